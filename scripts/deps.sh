@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# deps.sh - installs what Parley needs from Debian 12, idempotently.
+#   scripts/deps.sh build   # compilers, cmake, libraries
+#   scripts/deps.sh test    # + what the test suites need (python venv, clang)
+# Only missing packages are installed; sudo is used when not root.
+set -euo pipefail
+
+BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
+            libsodium-dev libjansson-dev libcurl4-openssl-dev)
+TEST_PKGS=(python3 python3-venv clang sqlite3)
+
+want=("${BUILD_PKGS[@]}")
+if [ "${1:-build}" = "test" ]; then
+    want+=("${TEST_PKGS[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

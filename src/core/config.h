@@ -1,0 +1,71 @@
+/* config.h - every option of parleyd, from one typed table.
+ *
+ * Precedence: command-line flag > environment variable > config file >
+ * built-in default. The table in config.c is the single source of truth:
+ * names, types, bounds, defaults, env names and help text; --help prints it. */
+#ifndef PL_CONFIG_H
+#define PL_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "status.h"
+
+typedef struct pl_config {
+    char listen[128];        /* HOST:PORT */
+    char data_dir[512];
+    char roles[128];         /* comma list; "all" */
+    char store[32];          /* backend names */
+    char bus[32];
+    char presence[32];
+    char log_level[16];      /* debug|info|warn|error */
+    int threads;             /* event-loop threads; 0 = number of CPUs */
+    int store_threads;       /* store worker pool size */
+    int hash_threads;        /* concurrent Argon2id hashes */
+    char sqlite_synchronous[16]; /* full|normal */
+    int64_t max_frame;       /* bytes, WebSocket frame/message */
+    int64_t max_content;     /* bytes of message content */
+    int64_t max_body;        /* bytes of an HTTP request body */
+    int64_t max_header;      /* bytes of an HTTP request head */
+    int64_t outbound_limit;  /* bytes queued per connection before close */
+    int64_t heartbeat_ms;    /* advertised in hello; idle close at 2x */
+    int64_t header_timeout_ms;
+    int64_t max_connections;
+    int64_t token_ttl_s;
+    char jwt_issuer[64];
+    char jwt_audience[64];
+    int64_t send_queue;      /* messaging pipeline queue bound */
+    int64_t batch_max;       /* max messages per group commit */
+    int64_t argon_opslimit;  /* libsodium crypto_pwhash opslimit */
+    int64_t argon_memlimit;  /* bytes */
+    int64_t shutdown_grace_ms;
+} pl_config;
+
+void pl_config_defaults(pl_config *cfg);
+/* Loads file (if path non-NULL), then env, then argv flags. On --help or
+ * --version prints to out and returns PL_DONE. On a bad option writes a
+ * message into err and returns PL_ERR_INVALID. */
+pl_status pl_config_load(pl_config *cfg, int argc, char **argv,
+                         char *err, size_t errcap, FILE *out);
+/* Applies one "name = value" setting (file syntax, names as in the table,
+ * e.g. "max-content"). */
+pl_status pl_config_set(pl_config *cfg, const char *name, const char *value,
+                        char *err, size_t errcap);
+void pl_config_print_help(FILE *out);
+/* 1 if role (e.g. "gateway") is enabled by cfg->roles. */
+int pl_config_has_role(const pl_config *cfg, const char *role);
+
+/* Added with config.c. Applies a config file (the "name = value" syntax:
+ * '#' comment lines, blank lines, optional "..." or '...' quotes around a
+ * value, " #" after an unquoted value starts a comment). Unknown names and
+ * bad values are errors naming "FILE:LINE". Settings before the bad line
+ * stay applied. Note: pl_config_load starts from pl_config_defaults itself;
+ * empty environment variables count as unset. */
+pl_status pl_config_load_file(pl_config *cfg, const char *path, char *err,
+                              size_t errcap);
+/* The same on len bytes of file text in memory (need not be NUL-terminated);
+ * errors are prefixed "config:LINE". */
+pl_status pl_config_load_buf(pl_config *cfg, const char *buf, size_t len,
+                             char *err, size_t errcap);
+
+#endif

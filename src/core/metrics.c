@@ -1,0 +1,52 @@
+/* metrics.c - see metrics.h. One table names and describes each metric. */
+#include "metrics.h"
+
+#include <stddef.h>
+
+pl_metrics pl_metrics_g;
+
+typedef struct metric_def {
+    const char *name;
+    const char *type; /* counter | gauge */
+    const char *help;
+    size_t off;
+} metric_def;
+
+#define M(field, type, help) {"parley_" #field, type, help, offsetof(pl_metrics, field)}
+
+static const metric_def defs[] = {
+    M(connections, "gauge", "Open TCP connections."),
+    M(ws_connections, "gauge", "Open WebSocket sessions."),
+    M(accepted_total, "counter", "Accepted TCP connections."),
+    M(http_requests_total, "counter", "HTTP requests handled."),
+    M(http_4xx_total, "counter", "HTTP responses with a 4xx status."),
+    M(http_5xx_total, "counter", "HTTP responses with a 5xx status."),
+    M(ws_frames_in_total, "counter", "WebSocket data frames received."),
+    M(ws_frames_out_total, "counter", "WebSocket frames queued to clients."),
+    M(messages_stored_total, "counter", "Messages durably stored."),
+    M(messages_deduplicated_total, "counter",
+      "Sends answered from an earlier copy (same client_msg_id)."),
+    M(deliveries_total, "counter", "Message frames queued to connections."),
+    M(events_dropped_total, "counter",
+      "Droppable events (typing, presence) dropped under back-pressure."),
+    M(slow_consumer_closes_total, "counter",
+      "Connections closed because their outbound queue overflowed."),
+    M(store_batches_total, "counter", "Group commits of the messaging pipeline."),
+    M(store_batch_messages_total, "counter",
+      "Messages written by group commits (divide by batches for batch size)."),
+    M(store_errors_total, "counter", "Failed store transactions."),
+    M(messaging_queue_depth, "gauge", "Requests waiting for the messaging pipeline."),
+    M(auth_failures_total, "counter", "Rejected tokens and failed logins."),
+};
+
+void pl_metrics_render(pl_dbuf *d)
+{
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        const metric_def *m = &defs[i];
+        atomic_int_fast64_t *v =
+            (atomic_int_fast64_t *)((char *)&pl_metrics_g + m->off);
+        pl_dbuf_printf(d, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name,
+                       m->help, m->name, m->type, m->name,
+                       (long long)atomic_load_explicit(v, memory_order_relaxed));
+    }
+}

@@ -1,0 +1,129 @@
+/* main.c - parleyd: one process running the roles the config enables.
+ *
+ * Start-up order follows the data flow backwards, so nothing can produce
+ * work for a part that does not exist yet: backends, pools, messaging,
+ * fan-out, then the gateway (which starts accepting). Shutdown runs it
+ * forwards: the gateway drains (stops accepting, closes WebSockets with
+ * 1001), messaging finishes what it has accepted, then the rest stops. */
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "roles/fanout.h"
+#include "roles/gateway.h"
+#include "roles/messaging.h"
+#include "roles/node.h"
+
+#define POOL_QUEUE 4096
+
+static pl_status open_backends(pl_node *n)
+{
+    pl_status st;
+    mkdir(n->cfg.data_dir, 0700);
+    st = pl_store_open(&n->cfg, &n->store);
+    if (st != PL_OK) {
+        pl_log(PL_LOG_ERROR, "store_open_failed", "store", PL_LS, n->cfg.store,
+               "data_dir", PL_LS, n->cfg.data_dir, "status", PL_LS,
+               pl_status_str(st), NULL);
+        return st;
+    }
+    st = pl_bus_open(&n->cfg, &n->bus);
+    if (st == PL_OK)
+        st = pl_presence_open(&n->cfg, &n->presence);
+    if (st == PL_OK)
+        st = pl_jwt_keyring_load(n->cfg.data_dir, n->cfg.jwt_issuer,
+                                 n->cfg.jwt_audience, n->cfg.token_ttl_s,
+                                 &n->keys);
+    if (st != PL_OK)
+        pl_log(PL_LOG_ERROR, "backend_open_failed", "status", PL_LS,
+               pl_status_str(st), NULL);
+    return st;
+}
+
+static pl_status start_roles(pl_node *n)
+{
+    pl_status st = pl_workpool_start("store", n->cfg.store_threads, POOL_QUEUE,
+                                      n->store, &n->store_pool);
+    if (st == PL_OK)
+        st = pl_workpool_start("hash", n->cfg.hash_threads, 256, n->store,
+                               &n->hash_pool);
+    if (st == PL_OK)
+        st = pl_messaging_start(n, &n->messaging);
+    if (st == PL_OK)
+        st = pl_fanout_start(n, &n->fanout);
+    if (st == PL_OK)
+        st = pl_gateway_start(n, &n->gateway);
+    return st;
+}
+
+static void stop_all(pl_node *n)
+{
+    atomic_store(&n->state, PL_NODE_DRAINING);
+    if (n->gateway)
+        pl_gateway_drain(n->gateway);
+    pl_messaging_stop(n->messaging); /* finishes accepted work first */
+    pl_workpool_stop(n->hash_pool);
+    pl_workpool_stop(n->store_pool);
+    pl_gateway_stop(n->gateway);
+    pl_fanout_stop(n->fanout);
+    pl_presence_close(n->presence);
+    pl_bus_close(n->bus);
+    if (n->store)
+        pl_store_close(n->store);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+int main(int argc, char **argv)
+{
+    static pl_node node; /* big (keyring); lives for the whole process */
+    char err[512];
+    pl_config_defaults(&node.cfg);
+    pl_status st = pl_config_load(&node.cfg, argc, argv, err, sizeof(err),
+                                  stdout);
+    if (st == PL_DONE)
+        return 0;
+    if (st != PL_OK) {
+        fprintf(stderr, "parleyd: %s\n(see parleyd --help)\n", err);
+        return 2;
+    }
+    pl_log_set_level(pl_log_level_parse(node.cfg.log_level));
+    if (sodium_init() < 0)
+        return 1;
+    /* signals are taken synchronously by main; every thread inherits the
+     * mask, so none is interrupted by them */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 1;
+    if (open_backends(&node) == PL_OK && start_roles(&node) == PL_OK) {
+        atomic_store(&node.state, PL_NODE_READY);
+        pl_log(PL_LOG_INFO, "ready", "store", PL_LS, node.cfg.store, "bus",
+               PL_LS, node.cfg.bus, "presence", PL_LS, node.cfg.presence,
+               "data_dir", PL_LS, node.cfg.data_dir, NULL);
+        int sig = wait_for_signal();
+        pl_log(PL_LOG_INFO, "shutting_down", "signal", PL_LS,
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+        rc = 0;
+    }
+    stop_all(&node);
+    pl_log(PL_LOG_INFO, "stopped", NULL);
+    return rc;
+}

@@ -1,0 +1,491 @@
+/* gateway.c - loops, listeners, the local online index and deliveries
+ * (see gateway.h and gw_int.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/timeutil.h"
+#include "gw_int.h"
+
+#define INBOX_CAP 65536
+#define ACCEPT_BATCH 64
+
+struct pl_gateway {
+    pl_node *node;
+    int nloops;
+    gw_loop *loops;
+    pthread_t *threads;
+};
+
+static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
+
+pl_gateway *gw_gateway(gw_loop *gw) { return gw->g; }
+
+/* --- listeners ---------------------------------------------------------- */
+
+static pl_status parse_listen(const char *s, struct sockaddr_in *sa)
+{
+    char host[128];
+    const char *colon = strrchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof(host))
+        return PL_ERR_INVALID;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return PL_ERR_INVALID;
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "") == 0 || strcmp(host, "0.0.0.0") == 0)
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+        sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return PL_ERR_INVALID;
+    return PL_OK;
+}
+
+static int listen_socket(struct sockaddr_in *sa)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+        listen(fd, 4096) < 0) {
+        close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof(*sa); /* learn the port when it was 0 */
+    getsockname(fd, (struct sockaddr *)sa, &len);
+    return fd;
+}
+
+static void on_accept(pl_loop *l, pl_io *io, uint32_t events)
+{
+    gw_loop *gw = pl_loop_data(l);
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof(sa);
+        int fd = accept4(io->fd, (struct sockaddr *)&sa, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or EMFILE: try again next readiness */
+        if (atomic_load(&pl_metrics_g.connections) >=
+            gw->node->cfg.max_connections) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        char peer[64], ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+        snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(sa.sin_port));
+        gw_conn_accept(gw, fd, peer);
+    }
+}
+
+/* --- the local online index --------------------------------------------- */
+
+gw_conn *gw_conn_find(gw_loop *gw, uint64_t id)
+{
+    pl_uuid k = pl_hmap_key_u64(id);
+    return pl_hmap_get(&gw->conns, &k);
+}
+
+static pl_status index_link(gw_loop *gw, gw_user *u, const pl_uuid *conv)
+{
+    gw_conv *cv = pl_hmap_get(&gw->convs, conv);
+    if (!cv) {
+        cv = calloc(1, sizeof(*cv));
+        if (!cv)
+            return PL_ERR_NOMEM;
+        cv->id = *conv;
+        pl_hmap_init(&cv->users);
+        if (pl_hmap_put(&gw->convs, conv, cv) != PL_OK) {
+            free(cv);
+            return PL_ERR_NOMEM;
+        }
+    }
+    return pl_hmap_put(&cv->users, &u->id, u);
+}
+
+static void index_unlink(gw_loop *gw, gw_user *u, const pl_uuid *conv)
+{
+    gw_conv *cv = pl_hmap_get(&gw->convs, conv);
+    if (!cv)
+        return;
+    pl_hmap_del(&cv->users, &u->id);
+    if (cv->users.len == 0) {
+        pl_hmap_del(&gw->convs, conv);
+        pl_hmap_free(&cv->users);
+        free(cv);
+    }
+}
+
+static pl_status user_add_conv(gw_loop *gw, gw_user *u, const pl_uuid *conv)
+{
+    for (size_t i = 0; i < u->nconvs; i++)
+        if (pl_uuid_eq(&u->convs[i], conv))
+            return PL_OK;
+    if (u->nconvs == u->convs_cap) {
+        size_t cap = u->convs_cap ? u->convs_cap * 2 : 8;
+        pl_uuid *p = realloc(u->convs, cap * sizeof(*p));
+        if (!p)
+            return PL_ERR_NOMEM;
+        u->convs = p;
+        u->convs_cap = cap;
+    }
+    u->convs[u->nconvs++] = *conv;
+    return index_link(gw, u, conv);
+}
+
+static void user_remove_conv(gw_loop *gw, gw_user *u, const pl_uuid *conv)
+{
+    for (size_t i = 0; i < u->nconvs; i++)
+        if (pl_uuid_eq(&u->convs[i], conv)) {
+            u->convs[i] = u->convs[--u->nconvs];
+            index_unlink(gw, u, conv);
+            return;
+        }
+}
+
+static void user_free(gw_loop *gw, gw_user *u)
+{
+    for (size_t i = 0; i < u->nconvs; i++)
+        index_unlink(gw, u, &u->convs[i]);
+    pl_hmap_del(&gw->users, &u->id);
+    free(u->convs);
+    free(u->conns);
+    free(u);
+}
+
+static gw_user *user_get_or_new(gw_loop *gw, const pl_uuid *id, bool *fresh)
+{
+    gw_user *u = pl_hmap_get(&gw->users, id);
+    *fresh = false;
+    if (u)
+        return u;
+    u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->id = *id;
+    if (pl_hmap_put(&gw->users, id, u) != PL_OK) {
+        free(u);
+        return NULL;
+    }
+    *fresh = true;
+    return u;
+}
+
+pl_status gw_index_add_conn(gw_loop *gw, gw_conn *c, const pl_uuid *convs,
+                            size_t n)
+{
+    bool fresh;
+    gw_user *u = user_get_or_new(gw, &c->user_id, &fresh);
+    if (!u)
+        return PL_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) /* also refreshes a known user */
+        if (user_add_conv(gw, u, &convs[i]) != PL_OK)
+            goto fail;
+    if (u->nconns == u->conns_cap) {
+        size_t cap = u->conns_cap ? u->conns_cap * 2 : 2;
+        gw_conn **p = realloc(u->conns, cap * sizeof(*p));
+        if (!p)
+            goto fail;
+        u->conns = p;
+        u->conns_cap = cap;
+    }
+    u->conns[u->nconns++] = c;
+    c->user = u;
+    return PL_OK;
+fail:
+    if (fresh)
+        user_free(gw, u);
+    return PL_ERR_NOMEM;
+}
+
+void gw_index_remove_conn(gw_loop *gw, gw_conn *c)
+{
+    gw_user *u = c->user;
+    if (!u)
+        return;
+    c->user = NULL;
+    for (size_t i = 0; i < u->nconns; i++)
+        if (u->conns[i] == c) {
+            u->conns[i] = u->conns[--u->nconns];
+            break;
+        }
+    if (u->nconns == 0)
+        user_free(gw, u);
+}
+
+bool gw_index_is_member(gw_loop *gw, const pl_uuid *user, const pl_uuid *conv)
+{
+    gw_conv *cv = pl_hmap_get(&gw->convs, conv);
+    return cv && pl_hmap_get(&cv->users, user) != NULL;
+}
+
+/* --- deliveries --------------------------------------------------------- */
+
+typedef struct delivery {
+    int kind;
+    pl_uuid conv;
+    pl_uuid exclude;
+    pl_rbuf *frame;
+} delivery;
+
+static void deliver_frame(gw_loop *gw, delivery *d)
+{
+    gw_conv *cv = pl_hmap_get(&gw->convs, &d->conv);
+    if (!cv)
+        return;
+    int64_t n = 0;
+    /* collect first: a send may close a connection, and closing must not
+     * reshape the maps we iterate */
+    for (size_t i = 0; i < cv->users.cap; i++) {
+        gw_user *u = cv->users.slots[i].val;
+        if (!u || pl_uuid_eq(&u->id, &d->exclude))
+            continue;
+        for (size_t j = 0; j < u->nconns; j++) {
+            gw_conn *c = u->conns[j];
+            if (c->state != GW_WS_OPEN)
+                continue;
+            if (d->kind == PL_DELIVER_DURABLE)
+                gw_conn_send(c, pl_rbuf_ref(d->frame));
+            else
+                gw_conn_send_droppable(c, pl_rbuf_ref(d->frame));
+            n++;
+        }
+    }
+    if (d->kind == PL_DELIVER_DURABLE)
+        PL_METRIC_ADD(deliveries_total, n);
+}
+
+static void apply_membership(gw_loop *gw, delivery *d)
+{
+    json_t *o = json_loadb((const char *)d->frame->data, d->frame->len, 0,
+                           NULL);
+    json_t *ids = json_object_get(o, "user_ids");
+    const char *op = json_string_value(json_object_get(o, "op"));
+    gw->membership_epoch++;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) {
+        pl_uuid uid;
+        const char *s = json_string_value(v);
+        if (!s || pl_uuid_parse(s, strlen(s), &uid) != PL_OK)
+            continue;
+        gw_user *u = pl_hmap_get(&gw->users, &uid);
+        if (!u)
+            continue;
+        if (op && strcmp(op, "remove") == 0)
+            user_remove_conv(gw, u, &d->conv);
+        else
+            user_add_conv(gw, u, &d->conv);
+    }
+    json_decref(o);
+}
+
+static void on_delivery(pl_loop *l, void *arg)
+{
+    delivery *d = arg;
+    if (l) {
+        gw_loop *gw = pl_loop_data(l);
+        if (d->kind == PL_DELIVER_MEMBERSHIP)
+            apply_membership(gw, d);
+        else
+            deliver_frame(gw, d);
+    }
+    pl_rbuf_unref(d->frame);
+    free(d);
+}
+
+void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
+                        const pl_uuid *exclude_user, pl_rbuf *frame)
+{
+    bool may_wait = kind != PL_DELIVER_DROPPABLE && tl_loop == NULL;
+    for (int i = 0; i < g->nloops; i++) {
+        delivery *d = malloc(sizeof(*d));
+        if (!d)
+            continue;
+        *d = (delivery){.kind = kind, .conv = *conv,
+                        .frame = pl_rbuf_ref(frame)};
+        if (exclude_user)
+            d->exclude = *exclude_user;
+        if (pl_loop_post(g->loops[i].loop, on_delivery, d, may_wait) != PL_OK) {
+            if (kind == PL_DELIVER_DROPPABLE)
+                PL_METRIC_ADD(events_dropped_total, 1);
+            else
+                pl_log(PL_LOG_WARN, "delivery_lost_inbox_full", "loop",
+                       PL_LI, (int64_t)i, NULL);
+            pl_rbuf_unref(d->frame);
+            free(d);
+        }
+    }
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+static void on_before_sleep(pl_loop *l, void *ctx)
+{
+    gw_loop *gw = ctx;
+    gw_flush_all(l, gw);
+    gw_reap(gw);
+}
+
+static void on_tick(pl_loop *l, void *ctx) { gw_conn_tick(ctx); }
+
+static void *loop_main(void *arg)
+{
+    gw_loop *gw = arg;
+    tl_loop = gw;
+    pl_loop_run(gw->loop);
+    return NULL;
+}
+
+static pl_status loop_init(pl_gateway *g, int idx, struct sockaddr_in *sa)
+{
+    gw_loop *gw = &g->loops[idx];
+    gw->g = g;
+    gw->node = g->node;
+    gw->idx = idx;
+    gw->next_id = ((uint64_t)idx << 56) | 1;
+    pl_hmap_init(&gw->conns);
+    pl_hmap_init(&gw->users);
+    pl_hmap_init(&gw->convs);
+    gw->loop = pl_loop_new(idx, INBOX_CAP);
+    if (!gw->loop)
+        return PL_ERR_NOMEM;
+    pl_loop_set_data(gw->loop, gw);
+    gw->listen_io.fd = listen_socket(sa);
+    gw->listen_io.fn = on_accept;
+    if (gw->listen_io.fd < 0)
+        return PL_ERR_IO;
+    pl_loop_add_before_sleep(gw->loop, on_before_sleep, gw);
+    pl_loop_add_tick(gw->loop, on_tick, gw, 250);
+    return pl_loop_io_add(gw->loop, &gw->listen_io, EPOLLIN);
+}
+
+pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
+{
+    struct sockaddr_in sa;
+    if (parse_listen(node->cfg.listen, &sa) != PL_OK) {
+        pl_log(PL_LOG_ERROR, "bad_listen_address", "listen", PL_LS,
+               node->cfg.listen, NULL);
+        return PL_ERR_INVALID;
+    }
+    pl_gateway *g = calloc(1, sizeof(*g));
+    int n = node->cfg.threads;
+    if (!g)
+        return PL_ERR_NOMEM;
+    if (n <= 0)
+        n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    g->node = node;
+    g->nloops = n < 1 ? 1 : n;
+    g->loops = calloc((size_t)g->nloops, sizeof(*g->loops));
+    g->threads = calloc((size_t)g->nloops, sizeof(*g->threads));
+    node->gateway = g;
+    for (int i = 0; i < g->nloops; i++) {
+        pl_status st = loop_init(g, i, &sa); /* sa gets the real port */
+        if (st != PL_OK) {
+            pl_log(PL_LOG_ERROR, "listen_failed", "listen", PL_LS,
+                   node->cfg.listen, "errno", PL_LI, (int64_t)errno, NULL);
+            g->nloops = i + 1;
+            pl_gateway_stop(g);
+            node->gateway = NULL;
+            return st;
+        }
+    }
+    char addr[80], ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+    snprintf(addr, sizeof(addr), "%s:%u", ip, ntohs(sa.sin_port));
+    for (int i = 0; i < g->nloops; i++)
+        pthread_create(&g->threads[i], NULL, loop_main, &g->loops[i]);
+    pl_log(PL_LOG_INFO, "listening", "addr", PL_LS, addr, "loops", PL_LI,
+           (int64_t)g->nloops, NULL);
+    *out = g;
+    return PL_OK;
+}
+
+static void drain_task(pl_loop *l, void *arg)
+{
+    if (!l)
+        return;
+    gw_loop *gw = pl_loop_data(l);
+    gw->draining = true;
+    if (gw->listen_io.fd >= 0) {
+        pl_loop_io_del(l, &gw->listen_io);
+        close(gw->listen_io.fd);
+        gw->listen_io.fd = -1;
+    }
+    for (size_t i = 0; i < gw->conns.cap; i++) {
+        gw_conn *c = gw->conns.slots[i].val;
+        if (!c)
+            continue;
+        if (c->state == GW_WS_OPEN || c->state == GW_WS_LOADING)
+            gw_ws_close(c, PL_WS_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->state == GW_HTTP && !c->reading_paused)
+            gw_conn_close(c);
+    }
+}
+
+void pl_gateway_drain(pl_gateway *g)
+{
+    for (int i = 0; i < g->nloops; i++)
+        pl_loop_post(g->loops[i].loop, drain_task, NULL, true);
+    int64_t deadline = pl_mono_ms() + g->node->cfg.shutdown_grace_ms;
+    while (atomic_load(&pl_metrics_g.connections) > 0 &&
+           pl_mono_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void loop_free(gw_loop *gw)
+{
+    for (size_t i = 0; i < gw->conns.cap; i++) {
+        gw_conn *c = gw->conns.slots[i].val;
+        if (c)
+            gw_conn_close(c);
+    }
+    gw_reap(gw);
+    pl_hmap_free(&gw->conns);
+    pl_hmap_free(&gw->users);
+    pl_hmap_free(&gw->convs);
+    if (gw->listen_io.fd > 0)
+        close(gw->listen_io.fd);
+    pl_loop_free(gw->loop); /* runs leftover tasks so they free their args */
+}
+
+void pl_gateway_stop(pl_gateway *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nloops; i++)
+        if (g->loops[i].loop)
+            pl_loop_stop(g->loops[i].loop);
+    for (int i = 0; i < g->nloops; i++)
+        if (g->threads[i])
+            pthread_join(g->threads[i], NULL);
+    for (int i = 0; i < g->nloops; i++)
+        if (g->loops[i].loop)
+            loop_free(&g->loops[i]);
+    free(g->loops);
+    free(g->threads);
+    free(g);
+}

@@ -1,0 +1,40 @@
+/* gateway.h - the gateway role: terminates HTTP and WebSocket connections
+ * on N event-loop threads, authenticates, routes client requests to the
+ * other roles and writes their results and deliveries back.
+ *
+ * Each loop keeps a local index of its online users and, per conversation,
+ * which of those users are members (built from the store at connect and
+ * kept current by membership events). Deliveries use it to reach exactly
+ * the local connections that must get a frame. */
+#ifndef PL_GATEWAY_H
+#define PL_GATEWAY_H
+
+#include "../backends/bus.h"
+#include "node.h"
+
+typedef struct pl_gateway pl_gateway;
+
+enum pl_delivery {
+    PL_DELIVER_DURABLE = 1, /* a message: never dropped; a connection that
+                               cannot take it is closed (it resumes from
+                               history) */
+    PL_DELIVER_DROPPABLE,   /* typing, read, presence: dropped under
+                               back-pressure */
+    PL_DELIVER_MEMBERSHIP,  /* index update, no frame */
+};
+
+/* Binds the listeners and starts the loop threads. */
+pl_status pl_gateway_start(pl_node *node, pl_gateway **out);
+/* Thread-safe. frame: the complete WebSocket frame (borrowed; the gateway
+ * takes its own references). For PL_DELIVER_MEMBERSHIP, frame is the
+ * membership JSON payload. Durable deliveries may block (wait for inbox
+ * room) when called from a non-loop thread. */
+void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
+                        const pl_uuid *exclude_user, pl_rbuf *frame);
+/* Stops accepting, closes every WebSocket with 1001 and waits up to the
+ * grace period for the output to drain. */
+void pl_gateway_drain(pl_gateway *g);
+/* Stops the loops, joins the threads, frees everything. */
+void pl_gateway_stop(pl_gateway *g);
+
+#endif

@@ -1,0 +1,361 @@
+/* gw_conn.c - connection I/O: reading, the bounded output queue, one
+ * writev per connection per loop iteration, closing and reaping. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "gw_int.h"
+#include "presence_role.h"
+
+#define READ_CHUNK 16384
+#define MAX_IOV 64
+#define CLOSING_TIMEOUT_MS 2000
+
+static void on_io(pl_loop *l, pl_io *io, uint32_t events);
+
+void gw_conn_accept(gw_loop *gw, int fd, const char *peer)
+{
+    gw_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->io.fd = fd;
+    c->io.fn = on_io;
+    c->gw = gw;
+    c->id = gw->next_id++;
+    c->state = GW_HTTP;
+    c->keep_alive = true;
+    c->created_ms = c->last_rx_ms = pl_loop_now_ms(gw->loop);
+    c->in_max = (size_t)(gw->node->cfg.max_header + gw->node->cfg.max_body);
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    pl_dbuf_init(&c->frag, (size_t)gw->node->cfg.max_frame);
+    pl_uuid k = pl_hmap_key_u64(c->id);
+    if (pl_hmap_put(&gw->conns, &k, c) != PL_OK ||
+        pl_loop_io_add(gw->loop, &c->io, EPOLLIN | EPOLLRDHUP) != PL_OK) {
+        pl_hmap_del(&gw->conns, &k);
+        close(fd);
+        free(c);
+        return;
+    }
+    PL_METRIC_ADD(connections, 1);
+    PL_METRIC_ADD(accepted_total, 1);
+}
+
+/* --- output --------------------------------------------------------------- */
+
+static void flush_list_add(gw_conn *c)
+{
+    if (c->in_flush_list)
+        return;
+    c->in_flush_list = true;
+    c->next_flush = c->gw->flush_head;
+    c->gw->flush_head = c;
+}
+
+static pl_status outq_push(gw_outq *q, pl_rbuf *b)
+{
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 8;
+        pl_rbuf **nb = malloc(cap * sizeof(*nb));
+        if (!nb)
+            return PL_ERR_NOMEM;
+        for (size_t i = 0; i < q->len; i++)
+            nb[i] = q->bufs[(q->head + i) % q->cap];
+        free(q->bufs);
+        q->bufs = nb;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->bufs[(q->head + q->len) % q->cap] = b;
+    q->len++;
+    q->bytes += b->len;
+    return PL_OK;
+}
+
+/* Drops every queued frame except a partly written head (whose remaining
+ * bytes must still go out to keep the stream framed). */
+static void outq_drop_unstarted(gw_outq *q)
+{
+    size_t keep = q->off > 0 ? 1 : 0;
+    while (q->len > keep) {
+        size_t last = (q->head + q->len - 1) % q->cap;
+        q->bytes -= q->bufs[last]->len;
+        pl_rbuf_unref(q->bufs[last]);
+        q->len--;
+    }
+}
+
+static void outq_free(gw_outq *q)
+{
+    for (size_t i = 0; i < q->len; i++)
+        pl_rbuf_unref(q->bufs[(q->head + i) % q->cap]);
+    free(q->bufs);
+    memset(q, 0, sizeof(*q));
+}
+
+static void slow_consumer(gw_conn *c)
+{
+    PL_METRIC_ADD(slow_consumer_closes_total, 1);
+    pl_log(PL_LOG_WARN, "slow_consumer_closed", "peer", PL_LS, c->peer,
+           "queued_bytes", PL_LI, (int64_t)c->out.bytes, NULL);
+    outq_drop_unstarted(&c->out);
+    gw_ws_close(c, PL_WS_CLOSE_POLICY, "slow consumer: outbound queue full");
+}
+
+pl_status gw_conn_send(gw_conn *c, pl_rbuf *b)
+{
+    if (c->state == GW_DEAD || c->close_after_flush) {
+        pl_rbuf_unref(b);
+        return PL_ERR_IO;
+    }
+    if (c->out.bytes + b->len > (size_t)c->gw->node->cfg.outbound_limit &&
+        c->state != GW_HTTP) {
+        pl_rbuf_unref(b);
+        slow_consumer(c);
+        return PL_ERR_TOOLARGE;
+    }
+    if (outq_push(&c->out, b) != PL_OK) {
+        pl_rbuf_unref(b);
+        gw_conn_close(c);
+        return PL_ERR_NOMEM;
+    }
+    if (c->state != GW_HTTP)
+        PL_METRIC_ADD(ws_frames_out_total, 1);
+    flush_list_add(c);
+    return PL_OK;
+}
+
+void gw_conn_send_droppable(gw_conn *c, pl_rbuf *b)
+{
+    if (c->out.bytes > (size_t)c->gw->node->cfg.outbound_limit / 2) {
+        PL_METRIC_ADD(events_dropped_total, 1);
+        pl_rbuf_unref(b);
+        return;
+    }
+    gw_conn_send(c, b);
+}
+
+/* Writes as much of the queue as the socket takes. PL_OK when empty,
+ * PL_AGAIN when the socket is full, PL_ERR_IO when it failed. */
+static pl_status flush_conn(gw_conn *c)
+{
+    gw_outq *q = &c->out;
+    while (q->len > 0) {
+        struct iovec iov[MAX_IOV];
+        int n = 0;
+        for (size_t i = 0; i < q->len && n < MAX_IOV; i++, n++) {
+            pl_rbuf *b = q->bufs[(q->head + i) % q->cap];
+            size_t off = i == 0 ? q->off : 0;
+            iov[n].iov_base = b->data + off;
+            iov[n].iov_len = b->len - off;
+        }
+        ssize_t w = writev(c->io.fd, iov, n);
+        if (w < 0)
+            return errno == EAGAIN || errno == EINTR ? PL_AGAIN : PL_ERR_IO;
+        size_t left = (size_t)w;
+        while (left > 0) {
+            pl_rbuf *b = q->bufs[q->head];
+            size_t rest = b->len - q->off;
+            if (left < rest) {
+                q->off += left;
+                break;
+            }
+            left -= rest;
+            q->bytes -= b->len;
+            pl_rbuf_unref(b);
+            q->head = (q->head + 1) % q->cap;
+            q->len--;
+            q->off = 0;
+        }
+    }
+    return PL_OK;
+}
+
+static void finish_close(gw_conn *c)
+{
+    if (c->state == GW_HTTP) {
+        gw_conn_close(c);
+        return;
+    }
+    /* WebSocket: half-close and wait (bounded) for the peer's close, so
+     * our close frame is not lost to a reset. */
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = GW_CLOSING;
+    c->closing_ms = pl_loop_now_ms(c->gw->loop);
+}
+
+static void flush_one(gw_conn *c)
+{
+    if (c->state == GW_DEAD)
+        return;
+    pl_status st = flush_conn(c);
+    if (st == PL_ERR_IO) {
+        gw_conn_close(c);
+        return;
+    }
+    uint32_t ev = c->reading_paused ? 0 : EPOLLIN | EPOLLRDHUP;
+    if (st == PL_AGAIN)
+        ev |= EPOLLOUT;
+    pl_loop_io_mod(c->gw->loop, &c->io, ev);
+    if (st == PL_OK && c->close_after_flush && c->closing_ms == 0)
+        finish_close(c);
+}
+
+void gw_flush_all(pl_loop *l, void *gw_)
+{
+    gw_loop *gw = gw_;
+    while (gw->flush_head) {
+        gw_conn *c = gw->flush_head;
+        gw->flush_head = c->next_flush;
+        c->in_flush_list = false;
+        flush_one(c);
+    }
+}
+
+/* --- input ---------------------------------------------------------------- */
+
+static void process_input(gw_conn *c)
+{
+    if (c->state == GW_HTTP)
+        gw_http_process(c);
+    else if (c->state == GW_WS_OPEN)
+        gw_ws_process(c);
+    else if (c->state == GW_CLOSING)
+        c->in_len = 0; /* discard until the peer closes */
+}
+
+static void read_some(gw_conn *c)
+{
+    if (c->in_len == c->in_cap) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
+        if (cap > c->in_max + READ_CHUNK)
+            cap = c->in_max + READ_CHUNK;
+        if (cap <= c->in_cap) { /* full and nothing parseable: too big */
+            if (c->state == GW_HTTP)
+                gw_http_respond_error(c, 431, "invalid_request",
+                                      "request too large");
+            else
+                gw_ws_close(c, PL_WS_CLOSE_TOO_BIG, "message too big");
+            c->in_len = 0;
+            return;
+        }
+        uint8_t *p = realloc(c->in, cap);
+        if (!p) {
+            gw_conn_close(c);
+            return;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    ssize_t r = read(c->io.fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        c->peer_closed = true;
+        gw_conn_close(c);
+        return;
+    }
+    if (r < 0)
+        return;
+    c->in_len += (size_t)r;
+    c->last_rx_ms = pl_loop_now_ms(c->gw->loop);
+    process_input(c);
+}
+
+static void on_io(pl_loop *l, pl_io *io, uint32_t events)
+{
+    gw_conn *c = (gw_conn *)io;
+    if (events & EPOLLOUT)
+        flush_one(c);
+    if (c->state != GW_DEAD && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP |
+                                          EPOLLERR)) && !c->reading_paused)
+        read_some(c);
+    else if (c->state != GW_DEAD && (events & (EPOLLHUP | EPOLLERR)))
+        gw_conn_close(c);
+}
+
+void gw_conn_pause(gw_conn *c)
+{
+    c->reading_paused = true;
+    if (c->state != GW_DEAD)
+        pl_loop_io_mod(c->gw->loop, &c->io,
+                       c->io.events & ~(uint32_t)(EPOLLIN | EPOLLRDHUP));
+}
+
+void gw_conn_resume(gw_conn *c)
+{
+    c->reading_paused = false;
+    if (c->state == GW_DEAD)
+        return;
+    pl_loop_io_mod(c->gw->loop, &c->io, c->io.events | EPOLLIN | EPOLLRDHUP);
+    if (c->in_len > 0)
+        process_input(c); /* bytes that arrived while paused */
+}
+
+/* --- closing and reaping -------------------------------------------------- */
+
+void gw_conn_close_after_flush(gw_conn *c)
+{
+    c->close_after_flush = true;
+    flush_list_add(c);
+}
+
+void gw_conn_close(gw_conn *c)
+{
+    if (c->state == GW_DEAD)
+        return;
+    c->state = GW_DEAD;
+    pl_loop_io_del(c->gw->loop, &c->io);
+    close(c->io.fd);
+    c->next_dead = c->gw->dead_head;
+    c->gw->dead_head = c;
+}
+
+void gw_reap(gw_loop *gw)
+{
+    while (gw->dead_head) {
+        gw_conn *c = gw->dead_head;
+        gw->dead_head = c->next_dead;
+        pl_uuid k = pl_hmap_key_u64(c->id);
+        pl_hmap_del(&gw->conns, &k);
+        if (c->user) {
+            pl_uuid uid = c->user_id;
+            gw_index_remove_conn(gw, c);
+            pl_presence_role_offline(gw->node, &uid);
+            PL_METRIC_ADD(ws_connections, -1);
+        }
+        outq_free(&c->out);
+        pl_dbuf_free(&c->frag);
+        free(c->in);
+        free(c);
+        PL_METRIC_ADD(connections, -1);
+    }
+}
+
+static void tick_conn(gw_conn *c, int64_t now)
+{
+    const pl_config *cfg = &c->gw->node->cfg;
+    if (c->state == GW_CLOSING && c->closing_ms &&
+        now - c->closing_ms > CLOSING_TIMEOUT_MS)
+        gw_conn_close(c);
+    else if (c->state == GW_HTTP && !c->reading_paused &&
+             now - c->last_rx_ms > cfg->header_timeout_ms)
+        gw_conn_close(c); /* idle keep-alive or slow-loris head */
+    else if (c->state == GW_WS_OPEN &&
+             now - c->last_rx_ms > 2 * cfg->heartbeat_ms)
+        gw_ws_close(c, PL_WS_CLOSE_POLICY, "heartbeat timeout");
+}
+
+void gw_conn_tick(gw_loop *gw)
+{
+    int64_t now = pl_loop_now_ms(gw->loop);
+    for (size_t i = 0; i < gw->conns.cap; i++) {
+        gw_conn *c = gw->conns.slots[i].val;
+        if (c)
+            tick_conn(c, now); /* closing only marks: the map is unchanged */
+    }
+}

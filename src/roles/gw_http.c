@@ -1,0 +1,187 @@
+/* gw_http.c - HTTP/1.1 on a gateway connection: framing requests
+ * (head + Content-Length body), keep-alive, and writing responses. One
+ * request is handled at a time per connection; while an asynchronous
+ * request is in flight, reading is paused (pipelined requests wait in the
+ * kernel's buffer, which is the natural back-pressure). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/metrics.h"
+#include "gw_int.h"
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
+                         const char *body, size_t len)
+{
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                      "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                      "Connection: %s\r\n\r\n",
+                      status, reason(status), ctype, len,
+                      c->keep_alive ? "keep-alive" : "close");
+    if (status >= 500)
+        PL_METRIC_ADD(http_5xx_total, 1);
+    else if (status >= 400)
+        PL_METRIC_ADD(http_4xx_total, 1);
+    pl_rbuf *b = pl_rbuf_new((size_t)hl + len);
+    if (!b) {
+        gw_conn_close(c);
+        return;
+    }
+    memcpy(b->data, head, (size_t)hl);
+    if (len)
+        memcpy(b->data + hl, body, len);
+    gw_conn_send(c, b);
+    if (!c->keep_alive)
+        gw_conn_close_after_flush(c);
+}
+
+void gw_http_respond_json(gw_conn *c, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (status == 204 || !s)
+        gw_http_respond_raw(c, status, "application/json", "", 0);
+    else
+        gw_http_respond_raw(c, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+void gw_http_respond_error(gw_conn *c, int status, const char *code,
+                           const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          message);
+    gw_http_respond_json(c, status, o);
+}
+
+/* Replies with a protocol-level error and closes: the stream can no longer
+ * be trusted to be framed correctly. */
+static void fatal(gw_conn *c, int status, const char *message)
+{
+    c->keep_alive = false;
+    gw_http_respond_error(c, status, "invalid_request", message);
+    c->in_len = 0;
+}
+
+static bool parse_length(const pl_http_request *req, size_t max, size_t *len,
+                         gw_conn *c)
+{
+    *len = 0;
+    if (pl_http_find_header(req, "transfer-encoding")) {
+        fatal(c, 411, "Transfer-Encoding is not supported: send Content-Length");
+        return false;
+    }
+    const pl_http_header *h = pl_http_find_header(req, "content-length");
+    if (!h)
+        return true;
+    size_t v = 0;
+    if (h->value.len == 0 || h->value.len > 12) {
+        fatal(c, 400, "bad Content-Length");
+        return false;
+    }
+    for (size_t i = 0; i < h->value.len; i++) {
+        char ch = h->value.p[i];
+        if (ch < '0' || ch > '9') {
+            fatal(c, 400, "bad Content-Length");
+            return false;
+        }
+        v = v * 10 + (size_t)(ch - '0');
+    }
+    if (v > max) {
+        c->keep_alive = false;
+        gw_http_respond_error(c, 413, "payload_too_large",
+                              "request body too large");
+        c->in_len = 0;
+        return false;
+    }
+    *len = v;
+    return true;
+}
+
+static bool wants_keep_alive(const pl_http_request *req)
+{
+    const pl_http_header *h = pl_http_find_header(req, "connection");
+    if (req->minor_version == 0)
+        return h && pl_http_has_token(h->value, "keep-alive");
+    return !(h && pl_http_has_token(h->value, "close"));
+}
+
+/* Returns true if a request was handled and the loop may continue. */
+static bool process_one(gw_conn *c)
+{
+    const pl_config *cfg = &c->gw->node->cfg;
+    pl_http_request req;
+    int n = pl_http_parse_request((const char *)c->in, c->in_len, &req);
+    if (n == -2) {
+        if (c->in_len > (size_t)cfg->max_header)
+            fatal(c, 431, "request head too large");
+        return false;
+    }
+    if (n < 0) {
+        fatal(c, 400, "malformed HTTP request");
+        return false;
+    }
+    if ((size_t)n > (size_t)cfg->max_header) {
+        fatal(c, 431, "request head too large");
+        return false;
+    }
+    size_t blen;
+    if (!parse_length(&req, (size_t)cfg->max_body, &blen, c))
+        return false;
+    if (c->in_len - (size_t)n < blen)
+        return false; /* body not complete yet */
+    c->keep_alive = wants_keep_alive(&req);
+    PL_METRIC_ADD(http_requests_total, 1);
+    gw_request r = {&req, (const char *)c->in + n, blen};
+    gw_rest_route(c, &r); /* copies what it keeps */
+    size_t used = (size_t)n + blen;
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    return true;
+}
+
+void gw_http_process(gw_conn *c)
+{
+    while (c->state == GW_HTTP && !c->reading_paused && c->in_len > 0 &&
+           !c->close_after_flush)
+        if (!process_one(c))
+            break;
+    /* an upgrade may leave WebSocket bytes behind */
+    if (c->state == GW_WS_OPEN && c->in_len > 0)
+        gw_ws_process(c);
+}
+
+void gw_http_request_done(gw_conn *c)
+{
+    if (c->state == GW_DEAD)
+        return;
+    gw_conn_resume(c);
+}

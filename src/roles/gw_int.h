@@ -1,0 +1,172 @@
+/* gw_int.h - the gateway's internal types, shared by gateway.c (loops,
+ * index, deliveries), gw_conn.c (socket I/O), gw_http.c (HTTP), gw_rest.c
+ * (REST handlers) and gw_ws.c (WebSocket sessions).
+ *
+ * Lifetimes: a connection belongs to its loop. It is never freed inside
+ * one of its own callbacks: gw_conn_close() marks it and puts it on the
+ * loop's reap list, freed in the before-sleep hook. Asynchronous work
+ * (store jobs, messaging requests) refers to a connection by its 64-bit id
+ * and looks it up when the result comes back: a connection that closed in
+ * between is simply not found. */
+#ifndef PL_GW_INT_H
+#define PL_GW_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/buf.h"
+#include "../core/hmap.h"
+#include "../proto/http_parse.h"
+#include "../proto/ws.h"
+#include "gateway.h"
+
+typedef struct gw_loop gw_loop;
+typedef struct gw_conn gw_conn;
+typedef struct gw_user gw_user;
+
+enum gw_conn_state {
+    GW_HTTP = 1,    /* reading requests */
+    GW_WS_LOADING,  /* upgraded; loading the user's conversations */
+    GW_WS_OPEN,     /* hello sent: a live session */
+    GW_CLOSING,     /* close frame / final response queued; draining */
+    GW_DEAD,        /* on the reap list */
+};
+
+typedef struct gw_outq {
+    pl_rbuf **bufs; /* ring */
+    size_t head, len, cap;
+    size_t off;     /* bytes of bufs[head] already written */
+    size_t bytes;   /* bytes queued, for the bound */
+} gw_outq;
+
+struct gw_conn {
+    pl_io io;
+    uint64_t id;
+    gw_loop *gw;
+    int state;
+    char peer[64];
+    int64_t created_ms, last_rx_ms, closing_ms;
+    /* input */
+    uint8_t *in;
+    size_t in_len, in_cap, in_max;
+    bool reading_paused; /* an async request is in flight */
+    bool peer_closed;
+    /* output */
+    gw_outq out;
+    bool in_flush_list;
+    gw_conn *next_flush;
+    gw_conn *next_dead;
+    bool close_after_flush;
+    bool keep_alive;
+    /* session (after authentication) */
+    pl_uuid user_id;
+    char username[PL_USERNAME_MAX + 1];
+    pl_uuid session_id;
+    gw_user *user;
+    int64_t token_exp;
+    /* WebSocket message assembly */
+    pl_dbuf frag;
+    int frag_opcode; /* 0: no fragmented message in progress */
+    uint32_t utf8_state;
+    int load_attempts;
+    uint64_t load_epoch;
+    /* typing throttle: last typing per conversation (small ring) */
+    struct {
+        pl_uuid conv;
+        int64_t at_ms;
+    } typing[4];
+    int typing_next;
+};
+
+/* A locally connected user: its connections on this loop and its
+ * conversations (the index rows it appears in). */
+struct gw_user {
+    pl_uuid id;
+    gw_conn **conns;
+    size_t nconns, conns_cap;
+    pl_uuid *convs;
+    size_t nconvs, convs_cap;
+};
+
+/* The local online members of one conversation. */
+typedef struct gw_conv {
+    pl_uuid id;
+    pl_hmap users; /* user id -> gw_user */
+} gw_conv;
+
+struct gw_loop {
+    pl_loop *loop;
+    pl_gateway *g;
+    pl_node *node;
+    int idx;
+    pl_io listen_io;
+    pl_hmap conns; /* id -> gw_conn */
+    uint64_t next_id;
+    gw_conn *flush_head;
+    gw_conn *dead_head;
+    pl_hmap users; /* user id -> gw_user */
+    pl_hmap convs; /* conversation id -> gw_conv */
+    uint64_t membership_epoch;
+    bool draining;
+};
+
+/* gateway.c: the index */
+pl_status gw_index_add_conn(gw_loop *gw, gw_conn *c, const pl_uuid *convs,
+                            size_t n);
+void gw_index_remove_conn(gw_loop *gw, gw_conn *c);
+bool gw_index_is_member(gw_loop *gw, const pl_uuid *user, const pl_uuid *conv);
+gw_conn *gw_conn_find(gw_loop *gw, uint64_t id);
+pl_gateway *gw_gateway(gw_loop *gw);
+
+/* gw_conn.c */
+void gw_conn_accept(gw_loop *gw, int fd, const char *peer);
+/* Takes ownership of one reference of b. Enforces the outbound bound:
+ * a durable frame over the limit closes the connection (1008); returns
+ * PL_ERR_TOOLARGE then. */
+pl_status gw_conn_send(gw_conn *c, pl_rbuf *b);
+/* Like gw_conn_send, but drops the frame instead when the queue is above
+ * half its bound (droppable events). */
+void gw_conn_send_droppable(gw_conn *c, pl_rbuf *b);
+/* Marks for closing after the queued output is written. */
+void gw_conn_close_after_flush(gw_conn *c);
+/* Immediate close (no more output). Safe inside the conn's callbacks. */
+void gw_conn_close(gw_conn *c);
+void gw_conn_pause(gw_conn *c);
+void gw_conn_resume(gw_conn *c);
+void gw_flush_all(pl_loop *l, void *gw);
+void gw_reap(gw_loop *gw);
+void gw_conn_tick(gw_loop *gw); /* timeouts */
+
+/* gw_http.c */
+/* Handles what is buffered in c->in while in GW_HTTP state. */
+void gw_http_process(gw_conn *c);
+/* Queues a JSON response (body may be NULL: no body). Steals body. */
+void gw_http_respond_json(gw_conn *c, int status, json_t *body);
+void gw_http_respond_error(gw_conn *c, int status, const char *code,
+                           const char *message);
+void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
+                         const char *body, size_t len);
+/* Called when an async request finishes: resumes parsing the next one. */
+void gw_http_request_done(gw_conn *c);
+
+/* gw_rest.c: routes one request (head parsed, body complete). */
+typedef struct gw_request {
+    pl_http_request *req;
+    const char *body;
+    size_t body_len;
+} gw_request;
+void gw_rest_route(gw_conn *c, const gw_request *r);
+/* Verifies the bearer token of a request into c's session fields. */
+pl_status gw_auth_token(gw_conn *c, const char *token, size_t len);
+
+/* gw_ws.c */
+void gw_ws_upgrade(gw_conn *c, const gw_request *r);
+void gw_ws_process(gw_conn *c);
+/* Queues a close frame with code and reason and closes after flush. */
+void gw_ws_close(gw_conn *c, int code, const char *reason);
+void gw_ws_send_json(gw_conn *c, json_t *o); /* steals o */
+void gw_ws_send_error(gw_conn *c, const char *code, const char *message,
+                      const char *client_msg_id);
+
+#endif

@@ -1,0 +1,512 @@
+/* gw_ws.c - WebSocket sessions: the upgrade, RFC 6455 framing rules,
+ * the client frames (send, typing, read, ping) and the server frames. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/timeutil.h"
+#include "../proto/utf8.h"
+#include "gw_rest.h"
+#include "presence_role.h"
+
+#define TYPING_THROTTLE_MS 3000
+#define MAX_LOAD_ATTEMPTS 3
+
+/* --- sending ------------------------------------------------------------- */
+
+void gw_ws_send_json(gw_conn *c, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s)
+        return;
+    pl_rbuf *b = pl_rbuf_ws_text(s, strlen(s));
+    free(s);
+    if (b)
+        gw_conn_send(c, b);
+}
+
+void gw_ws_send_error(gw_conn *c, const char *code, const char *message,
+                      const char *client_msg_id)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code,
+                          "message", message);
+    if (o && client_msg_id)
+        json_object_set_new(o, "client_msg_id", json_string(client_msg_id));
+    gw_ws_send_json(c, o);
+}
+
+void gw_ws_close(gw_conn *c, int code, const char *reason)
+{
+    if (c->state == GW_DEAD || c->state == GW_CLOSING || c->close_after_flush)
+        return;
+    c->state = GW_CLOSING; /* the close frame is exempt from the bound */
+    size_t rlen = strlen(reason);
+    if (rlen > 123)
+        rlen = 123;
+    uint8_t hdr[14];
+    size_t hl = pl_ws_write_header(hdr, 1, PL_WS_CLOSE, 2 + rlen);
+    pl_rbuf *b = pl_rbuf_new(hl + 2 + rlen);
+    if (b) {
+        memcpy(b->data, hdr, hl);
+        b->data[hl] = (uint8_t)(code >> 8);
+        b->data[hl + 1] = (uint8_t)code;
+        memcpy(b->data + hl + 2, reason, rlen);
+        gw_conn_send(c, b);
+    }
+    pl_log(PL_LOG_DEBUG, "ws_close", "peer", PL_LS, c->peer, "code", PL_LI,
+           (int64_t)code, "reason", PL_LS, reason, NULL);
+    gw_conn_close_after_flush(c);
+}
+
+/* --- session start ------------------------------------------------------- */
+
+typedef struct load_job {
+    gw_loop *gw;
+    uint64_t conn_id;
+    pl_uuid user;
+    pl_uuid *convs;
+    size_t n;
+    pl_status st;
+} load_job;
+
+static void load_work(pl_worker *w, void *arg)
+{
+    load_job *j = arg;
+    j->st = pl_store_conv_ids_for_user(w->store, &j->user, &j->convs, &j->n);
+}
+
+static void start_load(gw_conn *c);
+
+static void send_hello(gw_conn *c)
+{
+    char uid[PL_UUID_STRLEN + 1], sid[PL_UUID_STRLEN + 1];
+    gw_ws_send_json(c, json_pack("{s:s,s:s,s:s,s:I}", "type", "hello",
+                                 "user_id", pl_uuid_fmt(&c->user_id, uid),
+                                 "session_id", pl_uuid_fmt(&c->session_id, sid),
+                                 "heartbeat_interval_ms",
+                                 (json_int_t)c->gw->node->cfg.heartbeat_ms));
+}
+
+static void load_done(pl_loop *l, void *arg)
+{
+    load_job *j = arg;
+    gw_conn *c = l ? gw_conn_find(j->gw, j->conn_id) : NULL;
+    if (!c || c->state != GW_WS_LOADING)
+        goto out;
+    if (j->st != PL_OK) {
+        gw_ws_close(c, PL_WS_CLOSE_TRY_AGAIN, "could not load conversations");
+        goto out;
+    }
+    /* a membership change raced with the load: load again */
+    if (c->load_epoch != j->gw->membership_epoch &&
+        ++c->load_attempts < MAX_LOAD_ATTEMPTS) {
+        start_load(c);
+        goto out;
+    }
+    if (gw_index_add_conn(j->gw, c, j->convs, j->n) != PL_OK) {
+        gw_ws_close(c, PL_WS_CLOSE_INTERNAL, "out of memory");
+        goto out;
+    }
+    c->state = GW_WS_OPEN;
+    PL_METRIC_ADD(ws_connections, 1);
+    pl_presence_role_online(c->gw->node, &c->user_id);
+    send_hello(c);
+    gw_conn_resume(c);
+out:
+    free(j->convs);
+    free(j);
+}
+
+static void start_load(gw_conn *c)
+{
+    load_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        gw_ws_close(c, PL_WS_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    j->gw = c->gw;
+    j->conn_id = c->id;
+    j->user = c->user_id;
+    c->load_epoch = c->gw->membership_epoch;
+    if (pl_workpool_submit(c->gw->node->store_pool, c->gw->loop, load_work,
+                           load_done, j) != PL_OK) {
+        free(j);
+        gw_ws_close(c, PL_WS_CLOSE_TRY_AGAIN, "server busy, retry later");
+    }
+}
+
+/* --- upgrade --------------------------------------------------------------- */
+
+static const char *check_upgrade(const gw_request *r, const pl_http_header **key)
+{
+    const pl_http_request *q = r->req;
+    const pl_http_header *up = pl_http_find_header(q, "upgrade");
+    const pl_http_header *conn = pl_http_find_header(q, "connection");
+    const pl_http_header *ver = pl_http_find_header(q, "sec-websocket-version");
+    *key = pl_http_find_header(q, "sec-websocket-key");
+    if (q->method.len != 3 || memcmp(q->method.p, "GET", 3) != 0)
+        return "WebSocket upgrade must use GET";
+    if (!up || !pl_http_has_token(up->value, "websocket") || !conn ||
+        !pl_http_has_token(conn->value, "upgrade"))
+        return "expected a WebSocket upgrade request";
+    if (!ver || ver->value.len != 2 || memcmp(ver->value.p, "13", 2) != 0)
+        return "Sec-WebSocket-Version must be 13";
+    if (!*key)
+        return "Sec-WebSocket-Key is required";
+    return NULL;
+}
+
+static bool upgrade_auth(gw_conn *c, const gw_request *r)
+{
+    const pl_http_header *h = pl_http_find_header(r->req, "authorization");
+    if (h && h->value.len > 7 && strncasecmp(h->value.p, "Bearer ", 7) == 0)
+        return gw_auth_token(c, h->value.p + 7, h->value.len - 7) == PL_OK;
+    char tok[PL_JWT_MAX_TOKEN + 1];
+    long n = pl_http_query_param(r->req->query, "access_token", tok,
+                                 sizeof(tok));
+    return n > 0 && gw_auth_token(c, tok, (size_t)n) == PL_OK;
+}
+
+void gw_ws_upgrade(gw_conn *c, const gw_request *r)
+{
+    const pl_http_header *key;
+    const char *why = check_upgrade(r, &key);
+    char accept[29];
+    if (why) {
+        gw_http_respond_error(c, 400, "invalid_request", why);
+        return;
+    }
+    if (!upgrade_auth(c, r)) {
+        PL_METRIC_ADD(auth_failures_total, 1);
+        gw_http_respond_error(c, 401, "unauthorized",
+                              "missing, invalid or expired token");
+        return;
+    }
+    if (pl_ws_accept_key(key->value.p, key->value.len, accept) != 0) {
+        gw_http_respond_error(c, 400, "invalid_request",
+                              "bad Sec-WebSocket-Key");
+        return;
+    }
+    char resp[256];
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    pl_rbuf *b = pl_rbuf_copy(resp, (size_t)n);
+    if (!b) {
+        gw_conn_close(c);
+        return;
+    }
+    gw_conn_send(c, b);
+    c->state = GW_WS_LOADING;
+    c->in_max = (size_t)c->gw->node->cfg.max_frame + 14;
+    pl_uuid_v4(&c->session_id);
+    gw_conn_pause(c);
+    start_load(c);
+}
+
+/* --- client frames ----------------------------------------------------------- */
+
+static bool get_conv(gw_conn *c, json_t *o, pl_uuid *conv, const char *cmid)
+{
+    const char *s = json_string_value(json_object_get(o, "conversation_id"));
+    if (s && pl_uuid_parse(s, strlen(s), conv) == PL_OK)
+        return true;
+    gw_ws_send_error(c, "invalid_request", "conversation_id must be a UUID",
+                     cmid);
+    return false;
+}
+
+static void submit_req(gw_conn *c, pl_msg_req *r, const char *cmid)
+{
+    r->ctx = c->gw;
+    r->ctx_id = c->id;
+    r->ctx_kind = GW_VIA_WS;
+    r->done = gw_msg_done;
+    r->user_id = c->user_id;
+    if (pl_messaging_submit(c->gw->node->messaging, r) != PL_OK) {
+        pl_msg_req_free(r);
+        gw_ws_send_error(c, "overloaded", "server busy, retry later", cmid);
+    }
+}
+
+static void on_send(gw_conn *c, json_t *o)
+{
+    const char *cmid = json_string_value(json_object_get(o, "client_msg_id"));
+    json_t *content = json_object_get(o, "content");
+    pl_uuid conv;
+    if (!cmid || !rest_valid_client_msg_id(cmid)) {
+        gw_ws_send_error(c, "invalid_request",
+                         "client_msg_id must be 1 to 64 visible ASCII characters",
+                         NULL);
+        return;
+    }
+    if (!get_conv(c, o, &conv, cmid))
+        return;
+    size_t len = json_string_length(content);
+    if (!json_is_string(content) || len == 0) {
+        gw_ws_send_error(c, "invalid_request",
+                         "content must be a non-empty string", cmid);
+        return;
+    }
+    if (len > (size_t)c->gw->node->cfg.max_content) {
+        gw_ws_send_error(c, "content_too_large",
+                         "content is over the size limit", cmid);
+        return;
+    }
+    pl_msg_req *r = pl_msg_req_new(PL_REQ_SEND);
+    char *copy = malloc(len + 1);
+    if (!r || !copy) {
+        free(copy);
+        pl_msg_req_free(r);
+        gw_ws_send_error(c, "overloaded", "out of memory", cmid);
+        return;
+    }
+    memcpy(copy, json_string_value(content), len + 1);
+    r->content = copy;
+    r->content_len = len;
+    r->conv_id = conv;
+    memcpy(r->client_msg_id, cmid, strlen(cmid) + 1);
+    submit_req(c, r, cmid);
+}
+
+static bool typing_throttled(gw_conn *c, const pl_uuid *conv)
+{
+    int64_t now = pl_loop_now_ms(c->gw->loop);
+    for (int i = 0; i < 4; i++)
+        if (pl_uuid_eq(&c->typing[i].conv, conv)) {
+            if (now - c->typing[i].at_ms < TYPING_THROTTLE_MS)
+                return true;
+            c->typing[i].at_ms = now;
+            return false;
+        }
+    c->typing[c->typing_next].conv = *conv;
+    c->typing[c->typing_next].at_ms = now;
+    c->typing_next = (c->typing_next + 1) % 4;
+    return false;
+}
+
+static void on_typing(gw_conn *c, json_t *o)
+{
+    pl_uuid conv;
+    if (!get_conv(c, o, &conv, NULL))
+        return;
+    if (!gw_index_is_member(c->gw, &c->user_id, &conv)) {
+        gw_ws_send_error(c, "not_a_member", "not a member of this conversation",
+                         NULL);
+        return;
+    }
+    if (typing_throttled(c, &conv))
+        return; /* throttled: at most one typing event per 3 s */
+    char cid[PL_UUID_STRLEN + 1], uid[PL_UUID_STRLEN + 1];
+    json_t *ev = json_pack("{s:s,s:s,s:s}", "type", "typing", "conversation_id",
+                           pl_uuid_fmt(&conv, cid), "user_id",
+                           pl_uuid_fmt(&c->user_id, uid));
+    char *s = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    pl_rbuf *payload = s ? pl_rbuf_copy(s, strlen(s)) : NULL;
+    free(s);
+    if (!payload)
+        return;
+    pl_bus_msg m = {.topic = PL_TOPIC_EVENTS, .key = conv,
+                    .exclude_user = c->user_id, .payload = payload};
+    pl_bus_publish(c->gw->node->bus, &m);
+    pl_rbuf_unref(payload);
+}
+
+static void on_read(gw_conn *c, json_t *o)
+{
+    pl_uuid conv;
+    if (!get_conv(c, o, &conv, NULL))
+        return;
+    json_t *seq = json_object_get(o, "seq");
+    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+        gw_ws_send_error(c, "invalid_request",
+                         "seq must be a non-negative integer", NULL);
+        return;
+    }
+    pl_msg_req *r = pl_msg_req_new(PL_REQ_READ);
+    if (!r) {
+        gw_ws_send_error(c, "overloaded", "out of memory", NULL);
+        return;
+    }
+    r->conv_id = conv;
+    r->seq = json_integer_value(seq);
+    submit_req(c, r, NULL);
+}
+
+void gw_ws_msg_result(gw_conn *c, pl_msg_req *r)
+{
+    if (c->state != GW_WS_OPEN)
+        return;
+    const char *cmid = r->kind == PL_REQ_SEND ? r->client_msg_id : NULL;
+    if (r->st != PL_OK) {
+        const char *code;
+        int status = gw_msg_error(r->st, &code);
+        gw_ws_send_error(c, code,
+                         status == 403 ? "not a member of this conversation"
+                                       : pl_status_str(r->st),
+                         cmid);
+        return;
+    }
+    if (r->kind != PL_REQ_SEND)
+        return; /* a read: the `read` event is the confirmation */
+    char cid[PL_UUID_STRLEN + 1], mid[PL_UUID_STRLEN + 1],
+        ts[PL_TIME_STRLEN + 1];
+    gw_ws_send_json(c, json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "type", "ack",
+                                 "client_msg_id", r->client_msg_id,
+                                 "conversation_id",
+                                 pl_uuid_fmt(&r->conv_id, cid), "seq",
+                                 (json_int_t)r->msg.seq, "message_id",
+                                 pl_uuid_fmt(&r->msg.msg_id, mid), "created_at",
+                                 pl_time_fmt(r->msg.created_ms, ts)));
+}
+
+static void on_text(gw_conn *c, const char *p, size_t len)
+{
+    PL_METRIC_ADD(ws_frames_in_total, 1);
+    json_t *o = json_loadb(p, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        gw_ws_send_error(c, "invalid_json", "frame is not a JSON object", NULL);
+        return;
+    }
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!type)
+        gw_ws_send_error(c, "invalid_request", "type (string) is required",
+                         NULL);
+    else if (strcmp(type, "send") == 0)
+        on_send(c, o);
+    else if (strcmp(type, "typing") == 0)
+        on_typing(c, o);
+    else if (strcmp(type, "read") == 0)
+        on_read(c, o);
+    else if (strcmp(type, "ping") == 0)
+        gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
+    else
+        gw_ws_send_error(c, "unknown_type", "unknown frame type", NULL);
+    json_decref(o);
+}
+
+/* --- framing ------------------------------------------------------------------ */
+
+static bool valid_close_code(int code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+           (code >= 3000 && code <= 4999);
+}
+
+static void on_close_frame(gw_conn *c, const uint8_t *p, size_t len)
+{
+    if (len == 1) {
+        gw_ws_close(c, PL_WS_CLOSE_PROTOCOL, "bad close frame");
+        return;
+    }
+    int code = len >= 2 ? (p[0] << 8) | p[1] : PL_WS_CLOSE_NORMAL;
+    if (len >= 2 && !valid_close_code(code))
+        gw_ws_close(c, PL_WS_CLOSE_PROTOCOL, "bad close code");
+    else if (len > 2 && !pl_utf8_valid(p + 2, len - 2))
+        gw_ws_close(c, PL_WS_CLOSE_INVALID_DATA, "close reason is not UTF-8");
+    else
+        gw_ws_close(c, code, "");
+}
+
+static void on_control(gw_conn *c, int opcode, const uint8_t *p, size_t len)
+{
+    if (opcode == PL_WS_PING) {
+        uint8_t hdr[14];
+        size_t hl = pl_ws_write_header(hdr, 1, PL_WS_PONG, len);
+        pl_rbuf *b = pl_rbuf_new(hl + len);
+        if (b) {
+            memcpy(b->data, hdr, hl);
+            memcpy(b->data + hl, p, len);
+            gw_conn_send(c, b);
+        }
+    } else if (opcode == PL_WS_CLOSE) {
+        on_close_frame(c, p, len);
+    } /* PONG: nothing to do; it counted as traffic */
+}
+
+/* Handles one complete data frame (possibly a fragment). */
+static void on_data(gw_conn *c, const pl_ws_frame *f, const uint8_t *p,
+                    size_t len)
+{
+    if (f->opcode == PL_WS_BINARY || (f->opcode == PL_WS_CONT &&
+                                      c->frag_opcode == PL_WS_BINARY)) {
+        gw_ws_close(c, PL_WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
+        return;
+    }
+    if ((f->opcode == PL_WS_CONT) != (c->frag_opcode != 0)) {
+        gw_ws_close(c, PL_WS_CLOSE_PROTOCOL, "bad fragmentation");
+        return;
+    }
+    c->utf8_state = pl_utf8_feed(c->utf8_state, p, len);
+    if (c->utf8_state == PL_UTF8_REJECT ||
+        (f->fin && c->utf8_state != PL_UTF8_ACCEPT)) {
+        gw_ws_close(c, PL_WS_CLOSE_INVALID_DATA, "invalid UTF-8");
+        return;
+    }
+    if (f->fin && c->frag_opcode == 0) {
+        on_text(c, (const char *)p, len);
+        return;
+    }
+    if (pl_dbuf_append(&c->frag, p, len) != PL_OK) {
+        gw_ws_close(c, PL_WS_CLOSE_TOO_BIG, "message too big");
+        return;
+    }
+    c->frag_opcode = PL_WS_TEXT;
+    if (f->fin) {
+        on_text(c, c->frag.p, c->frag.len);
+        c->frag.len = 0;
+        c->frag_opcode = 0;
+    }
+}
+
+/* Parses and handles one frame; returns its size, or 0 if incomplete or
+ * the connection is closing. */
+static size_t process_frame(gw_conn *c, size_t off)
+{
+    pl_ws_frame f;
+    memset(&f, 0, sizeof(f));
+    long n = pl_ws_parse_header(c->in + off, c->in_len - off,
+                                (uint64_t)c->gw->node->cfg.max_frame, &f);
+    if (n == PL_WS_INCOMPLETE)
+        return 0;
+    if (n == PL_WS_ERR_TOO_BIG || n == PL_WS_ERR_PROTOCOL || !f.masked ||
+        f.rsv) {
+        gw_ws_close(c, n == PL_WS_ERR_TOO_BIG ? PL_WS_CLOSE_TOO_BIG
+                                              : PL_WS_CLOSE_PROTOCOL,
+                    n == PL_WS_ERR_TOO_BIG ? "frame too big"
+                    : n > 0 && !f.masked   ? "client frames must be masked"
+                                           : "protocol error");
+        return 0;
+    }
+    uint8_t *p = c->in + off + f.header_len;
+    size_t len = (size_t)f.payload_len;
+    pl_ws_unmask(p, len, f.mask, 0);
+    if (f.opcode >= PL_WS_CLOSE)
+        on_control(c, f.opcode, p, len);
+    else
+        on_data(c, &f, p, len);
+    return (size_t)n;
+}
+
+void gw_ws_process(gw_conn *c)
+{
+    size_t off = 0;
+    while (c->state == GW_WS_OPEN && !c->reading_paused && off < c->in_len) {
+        size_t n = process_frame(c, off);
+        if (n == 0)
+            break;
+        off += n;
+    }
+    if (c->state != GW_WS_OPEN) {
+        c->in_len = 0;
+        return;
+    }
+    memmove(c->in, c->in + off, c->in_len - off); /* once per read */
+    c->in_len -= off;
+}

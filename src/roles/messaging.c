@@ -1,0 +1,420 @@
+/* messaging.c - the group-commit pipeline (see messaging.h). */
+#include "messaging.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/hmap.h"
+#include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/queue.h"
+#include "../core/timeutil.h"
+
+#define SEQ_CACHE_MAX 1000000 /* conversations whose next seq we remember */
+
+typedef struct seq_entry {
+    int64_t last_seq;
+} seq_entry;
+
+struct pl_messaging {
+    pl_node *node;
+    pl_queue q;
+    pthread_t thread;
+    pl_store_conn *store;
+    pl_hmap seqs; /* conversation -> seq_entry: the sequencers */
+    size_t batch_max;
+    /* per-batch scratch, sized batch_max */
+    pl_qitem *items;
+    pl_msg *msgs;
+    pl_read_offset *offs;
+    pl_hmap dedupe; /* in-batch (conv, user, client_msg_id) -> index+1 */
+    void **msgs_reqs;
+};
+
+pl_msg_req *pl_msg_req_new(int kind)
+{
+    pl_msg_req *r = calloc(1, sizeof(*r));
+    if (r) {
+        r->kind = kind;
+        r->dup_of = -1;
+    }
+    return r;
+}
+
+void pl_msg_req_free(pl_msg_req *r)
+{
+    if (!r)
+        return;
+    free(r->content);
+    pl_msg_clear(&r->msg);
+    free(r);
+}
+
+char *pl_msg_to_json(const pl_msg *m, bool with_type, size_t *len)
+{
+    char conv[PL_UUID_STRLEN + 1], id[PL_UUID_STRLEN + 1],
+        sender[PL_UUID_STRLEN + 1], ts[PL_TIME_STRLEN + 1];
+    json_t *o = json_object();
+    if (with_type)
+        json_object_set_new(o, "type", json_string("message"));
+    json_object_set_new(o, "conversation_id",
+                        json_string(pl_uuid_fmt(&m->conv_id, conv)));
+    json_object_set_new(o, "seq", json_integer(m->seq));
+    json_object_set_new(o, "message_id",
+                        json_string(pl_uuid_fmt(&m->msg_id, id)));
+    json_object_set_new(o, "sender_id",
+                        json_string(pl_uuid_fmt(&m->sender_id, sender)));
+    json_object_set_new(o, "client_msg_id", json_string(m->client_msg_id));
+    json_object_set_new(o, "content",
+                        json_stringn(m->content ? m->content : "",
+                                     m->content_len));
+    json_object_set_new(o, "created_at",
+                        json_string(pl_time_fmt(m->created_ms, ts)));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s && len)
+        *len = strlen(s);
+    return s;
+}
+
+/* --- sequencing ------------------------------------------------------- */
+
+static pl_status seq_next(pl_messaging *m, const pl_uuid *conv, int64_t *seq)
+{
+    seq_entry *e = pl_hmap_get(&m->seqs, conv);
+    if (!e) {
+        int64_t last = 0;
+        pl_status st = pl_store_conv_last_seq(m->store, conv, &last);
+        if (st != PL_OK)
+            return st;
+        if (m->seqs.len >= SEQ_CACHE_MAX) { /* bounded: start over */
+            for (size_t i = 0; i < m->seqs.cap; i++)
+                free(m->seqs.slots[i].val);
+            pl_hmap_free(&m->seqs);
+        }
+        e = malloc(sizeof(*e));
+        if (!e || pl_hmap_put(&m->seqs, conv, e) != PL_OK) {
+            free(e);
+            return PL_ERR_NOMEM;
+        }
+        e->last_seq = last;
+    }
+    *seq = e->last_seq + 1;
+    return PL_OK;
+}
+
+static void seq_commit(pl_messaging *m, const pl_uuid *conv, int64_t seq)
+{
+    seq_entry *e = pl_hmap_get(&m->seqs, conv);
+    if (e && seq > e->last_seq)
+        e->last_seq = seq;
+}
+
+/* After a failed commit the cached sequencers may be ahead of the store. */
+static void seq_forget(pl_messaging *m, const pl_uuid *conv)
+{
+    free(pl_hmap_del(&m->seqs, conv));
+}
+
+/* --- validation --------------------------------------------------------- */
+
+static pl_status check_member(pl_messaging *m, pl_msg_req *r)
+{
+    int role;
+    pl_status st = pl_store_member_role(m->store, &r->conv_id, &r->user_id,
+                                        &role);
+    if (st != PL_ERR_NOTFOUND)
+        return st;
+    pl_conv c;
+    st = pl_store_conv_get(m->store, &r->conv_id, &c);
+    return st == PL_OK ? PL_ERR_FORBIDDEN : st;
+}
+
+static pl_uuid dedupe_key(const pl_msg_req *r)
+{
+    /* fold (conv, user, client_msg_id) into 16 bytes: FNV-1a twice */
+    uint64_t h1 = 1469598103934665603ull, h2 = 1099511628211ull * 31;
+    const uint8_t *parts[3] = {r->conv_id.b, r->user_id.b,
+                               (const uint8_t *)r->client_msg_id};
+    size_t lens[3] = {16, 16, strlen(r->client_msg_id)};
+    for (int p = 0; p < 3; p++)
+        for (size_t i = 0; i < lens[p]; i++) {
+            h1 = (h1 ^ parts[p][i]) * 1099511628211ull;
+            h2 = (h2 ^ parts[p][i]) * 0x100000001b3ull + 7;
+        }
+    pl_uuid k;
+    memcpy(k.b, &h1, 8);
+    memcpy(k.b + 8, &h2, 8);
+    return k;
+}
+
+static bool same_send(const pl_msg_req *a, const pl_msg_req *b)
+{
+    return pl_uuid_eq(&a->conv_id, &b->conv_id) &&
+           pl_uuid_eq(&a->user_id, &b->user_id) &&
+           strcmp(a->client_msg_id, b->client_msg_id) == 0;
+}
+
+/* Prepares a SEND. Returns true if it needs a new row (msgs[*nm] filled
+ * and the sender's read offset queued in offs[*no]). */
+static bool prepare_send(pl_messaging *m, pl_msg_req **reqs, int idx,
+                         size_t *nm, size_t *no, int64_t now_ms)
+{
+    pl_msg_req *r = reqs[idx];
+    pl_uuid k = dedupe_key(r);
+    uintptr_t first = (uintptr_t)pl_hmap_get(&m->dedupe, &k);
+    if (first && same_send(reqs[first - 1], r)) {
+        r->dup_of = (int)first - 1;
+        return false;
+    }
+    r->st = pl_store_msg_by_client_id(m->store, &r->conv_id, &r->user_id,
+                                      r->client_msg_id, &r->msg);
+    if (r->st == PL_OK) {
+        r->duplicate = true;
+        return false;
+    }
+    if (r->st != PL_ERR_NOTFOUND)
+        return false;
+    r->st = seq_next(m, &r->conv_id, &r->msg.seq);
+    if (r->st != PL_OK)
+        return false;
+    seq_commit(m, &r->conv_id, r->msg.seq); /* provisional: see fail_batch */
+    r->msg.conv_id = r->conv_id;
+    r->msg.sender_id = r->user_id;
+    r->msg.created_ms = now_ms;
+    pl_uuid_v7(&r->msg.msg_id, now_ms);
+    memcpy(r->msg.client_msg_id, r->client_msg_id,
+           sizeof(r->msg.client_msg_id));
+    r->msg.content = r->content; /* moved into the message */
+    r->msg.content_len = r->content_len;
+    r->content = NULL;
+    m->msgs[(*nm)++] = r->msg;
+    m->offs[(*no)++] = (pl_read_offset){r->conv_id, r->user_id, r->msg.seq};
+    if (!first)
+        pl_hmap_put(&m->dedupe, &k, (void *)(uintptr_t)(idx + 1));
+    return true;
+}
+
+/* Prepares a READ: clamps to the last seq, keeps offsets forward-only. */
+static void prepare_read(pl_messaging *m, pl_msg_req *r, size_t *no)
+{
+    int64_t next;
+    r->st = seq_next(m, &r->conv_id, &next);
+    if (r->st != PL_OK)
+        return;
+    int64_t seq = r->seq < next - 1 ? r->seq : next - 1;
+    int64_t cur = 0;
+    r->st = pl_store_read_offset_get(m->store, &r->conv_id, &r->user_id, &cur);
+    if (r->st != PL_OK)
+        return;
+    r->read_seq = seq > cur ? seq : cur;
+    if (seq > cur)
+        m->offs[(*no)++] = (pl_read_offset){r->conv_id, r->user_id, seq};
+    else
+        r->seq = -1; /* nothing moved: no event */
+}
+
+static void prepare(pl_messaging *m, pl_msg_req **reqs, size_t n, size_t *nm,
+                    size_t *no)
+{
+    int64_t now_ms = pl_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        pl_msg_req *r = reqs[i];
+        r->st = check_member(m, r);
+        if (r->st != PL_OK)
+            continue;
+        if (r->kind == PL_REQ_SEND)
+            prepare_send(m, reqs, (int)i, nm, no, now_ms);
+        else
+            prepare_read(m, r, no);
+    }
+}
+
+/* --- commit, publish, complete ------------------------------------------ */
+
+static pl_status commit(pl_messaging *m, size_t nm, size_t no)
+{
+    if (nm == 0 && no == 0)
+        return PL_OK;
+    pl_status st;
+    for (int attempt = 0;; attempt++) {
+        st = pl_store_append(m->store, m->msgs, nm, m->offs, no);
+        if (st != PL_ERR_BUSY || attempt == 50)
+            break;
+        struct timespec ts = {0, 20 * 1000 * 1000}; /* another writer */
+        nanosleep(&ts, NULL);
+    }
+    PL_METRIC_ADD(store_batches_total, 1);
+    PL_METRIC_ADD(store_batch_messages_total, (int64_t)nm);
+    return st;
+}
+
+/* The batch did not commit: nothing of it is stored. Undo the provisional
+ * sequencers and fail every request that needed a write. */
+static void fail_batch(pl_messaging *m, pl_msg_req **reqs, size_t n,
+                       pl_status st)
+{
+    PL_METRIC_ADD(store_errors_total, 1);
+    pl_log(PL_LOG_ERROR, "group_commit_failed", "status", PL_LS,
+           pl_status_str(st), "requests", PL_LI, (int64_t)n, NULL);
+    for (size_t i = 0; i < n; i++) {
+        pl_msg_req *r = reqs[i];
+        seq_forget(m, &r->conv_id);
+        if (r->st == PL_OK && !r->duplicate && r->dup_of < 0)
+            r->st = st == PL_ERR_CONFLICT ? PL_ERR : st;
+    }
+}
+
+static void publish_json(pl_messaging *m, const char *topic,
+                         const pl_uuid *key, const pl_uuid *exclude,
+                         char *json, size_t len)
+{
+    if (!json)
+        return;
+    pl_rbuf *payload = pl_rbuf_copy(json, len);
+    free(json);
+    if (!payload)
+        return;
+    pl_bus_msg bm = {.topic = topic, .key = *key, .payload = payload};
+    if (exclude)
+        bm.exclude_user = *exclude;
+    pl_bus_publish(m->node->bus, &bm);
+    pl_rbuf_unref(payload);
+}
+
+static void publish_read(pl_messaging *m, const pl_msg_req *r)
+{
+    char conv[PL_UUID_STRLEN + 1], user[PL_UUID_STRLEN + 1];
+    json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "type", "read",
+                          "conversation_id", pl_uuid_fmt(&r->conv_id, conv),
+                          "user_id", pl_uuid_fmt(&r->user_id, user), "seq",
+                          (json_int_t)r->read_seq);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    publish_json(m, PL_TOPIC_EVENTS, &r->conv_id, NULL, s, s ? strlen(s) : 0);
+}
+
+static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
+                                 bool committed)
+{
+    for (size_t i = 0; i < n; i++) {
+        pl_msg_req *r = reqs[i];
+        bool fresh = committed && r->st == PL_OK && !r->duplicate &&
+                     r->dup_of < 0;
+        if (fresh && r->kind == PL_REQ_SEND) {
+            size_t len;
+            char *s = pl_msg_to_json(&r->msg, true, &len);
+            publish_json(m, PL_TOPIC_MESSAGES, &r->conv_id, NULL, s, len);
+            PL_METRIC_ADD(messages_stored_total, 1);
+        } else if (fresh && r->kind == PL_REQ_READ && r->seq >= 0) {
+            publish_read(m, r);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pl_msg_req *r = reqs[i];
+        if (r->dup_of >= 0) { /* answer like the in-batch original */
+            pl_msg_req *o = reqs[r->dup_of];
+            r->st = o->st;
+            r->duplicate = true;
+            r->msg = o->msg;
+            r->msg.content = o->msg.content ? strdup(o->msg.content) : NULL;
+            PL_METRIC_ADD(messages_deduplicated_total, 1);
+        } else if (r->duplicate) {
+            PL_METRIC_ADD(messages_deduplicated_total, 1);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        reqs[i]->done(reqs[i]);
+}
+
+static void process_batch(pl_messaging *m, pl_msg_req **reqs, size_t n)
+{
+    size_t nm = 0, no = 0;
+    pl_hmap_free(&m->dedupe);
+    prepare(m, reqs, n, &nm, &no);
+    pl_status st = commit(m, nm, no);
+    if (st != PL_OK)
+        fail_batch(m, reqs, n, st);
+    publish_and_complete(m, reqs, n, st == PL_OK);
+}
+
+static void *pipeline_main(void *arg)
+{
+    pl_messaging *m = arg;
+    size_t n;
+    while ((n = pl_queue_pop_many(&m->q, m->items, m->batch_max, true)) > 0) {
+        PL_METRIC_ADD(messaging_queue_depth, -(int64_t)n);
+        pl_msg_req **reqs = (pl_msg_req **)m->msgs_reqs;
+        for (size_t i = 0; i < n; i++)
+            reqs[i] = m->items[i].a;
+        process_batch(m, reqs, n);
+    }
+    return NULL;
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+pl_status pl_messaging_start(pl_node *node, pl_messaging **out)
+{
+    pl_messaging *m = calloc(1, sizeof(*m));
+    if (!m)
+        return PL_ERR_NOMEM;
+    m->node = node;
+    m->batch_max = (size_t)node->cfg.batch_max;
+    m->items = calloc(m->batch_max, sizeof(*m->items));
+    m->msgs = calloc(m->batch_max, sizeof(*m->msgs));
+    m->offs = calloc(m->batch_max * 2, sizeof(*m->offs));
+    m->msgs_reqs = calloc(m->batch_max, sizeof(pl_msg_req *));
+    pl_hmap_init(&m->seqs);
+    pl_hmap_init(&m->dedupe);
+    pl_status st = PL_ERR_NOMEM;
+    if (!m->items || !m->msgs || !m->offs || !m->msgs_reqs)
+        goto fail;
+    st = pl_queue_init(&m->q, (size_t)node->cfg.send_queue);
+    if (st != PL_OK)
+        goto fail;
+    st = pl_store_conn_open(node->store, &m->store);
+    if (st != PL_OK)
+        goto fail;
+    pthread_create(&m->thread, NULL, pipeline_main, m);
+    *out = m;
+    return PL_OK;
+fail:
+    free(m->items);
+    free(m->msgs);
+    free(m->offs);
+    free(m->msgs_reqs);
+    free(m);
+    return st;
+}
+
+pl_status pl_messaging_submit(pl_messaging *m, pl_msg_req *r)
+{
+    pl_status st = pl_queue_push(&m->q, (pl_qitem){r, NULL}, false);
+    if (st != PL_OK)
+        return PL_ERR_BUSY;
+    PL_METRIC_ADD(messaging_queue_depth, 1);
+    return PL_OK;
+}
+
+void pl_messaging_stop(pl_messaging *m)
+{
+    if (!m)
+        return;
+    pl_queue_close(&m->q);
+    pthread_join(m->thread, NULL);
+    pl_store_conn_close(m->store);
+    pl_queue_destroy(&m->q);
+    for (size_t i = 0; i < m->seqs.cap; i++)
+        free(m->seqs.slots[i].val);
+    pl_hmap_free(&m->seqs);
+    pl_hmap_free(&m->dedupe);
+    free(m->items);
+    free(m->msgs);
+    free(m->offs);
+    free(m->msgs_reqs);
+    free(m);
+}

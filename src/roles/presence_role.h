@@ -1,0 +1,17 @@
+/* presence_role.h - the presence role: turns connection opens and closes
+ * into online/offline transitions in the presence backend and publishes
+ * one `presence` event per transition (never one per connection, so a
+ * user with five devices does not flap). Safe to call from event loops. */
+#ifndef PL_PRESENCE_ROLE_H
+#define PL_PRESENCE_ROLE_H
+
+#include "node.h"
+
+void pl_presence_role_online(pl_node *node, const pl_uuid *user);
+void pl_presence_role_offline(pl_node *node, const pl_uuid *user);
+/* Builds the `presence` frame JSON object for a user (new reference). */
+struct json_t;
+struct json_t *pl_presence_json(const pl_uuid *user, bool online,
+                                int64_t last_seen_ms);
+
+#endif
