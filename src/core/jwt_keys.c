@@ -292,7 +292,7 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
         copy_str(kr->audience, sizeof kr->audience, audience) != PL_OK)
         return PL_ERR_INVALID;
     kr->ttl_s = ttl_s;
-    kr->leeway_s = 30;
+    kr->leeway_s = 5; /* clock skew between nodes; NTP keeps it far below */
     st = load_or_create(data_dir, path, kr);
     if (st != PL_OK) {
         sodium_memzero(kr->keys, sizeof kr->keys);

@@ -22,6 +22,7 @@
 
 struct pl_gateway {
     pl_node *node;
+    int listen_fd; /* shared by every loop */
     int nloops;
     gw_loop *loops;
     pthread_t *threads;
@@ -63,8 +64,10 @@ static int listen_socket(struct sockaddr_in *sa)
     int one = 1;
     if (fd < 0)
         return -1;
+    /* No SO_REUSEPORT: a second server on the same port must fail to
+     * start, not silently share the traffic. The loops share this one
+     * socket instead (EPOLLEXCLUSIVE wakes one of them per connection). */
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 ||
         listen(fd, 4096) < 0) {
         close(fd);
@@ -358,7 +361,7 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static pl_status loop_init(pl_gateway *g, int idx, struct sockaddr_in *sa)
+static pl_status loop_init(pl_gateway *g, int idx, int listen_fd)
 {
     gw_loop *gw = &g->loops[idx];
     gw->g = g;
@@ -372,13 +375,11 @@ static pl_status loop_init(pl_gateway *g, int idx, struct sockaddr_in *sa)
     if (!gw->loop)
         return PL_ERR_NOMEM;
     pl_loop_set_data(gw->loop, gw);
-    gw->listen_io.fd = listen_socket(sa);
+    gw->listen_io.fd = listen_fd;
     gw->listen_io.fn = on_accept;
-    if (gw->listen_io.fd < 0)
-        return PL_ERR_IO;
     pl_loop_add_before_sleep(gw->loop, on_before_sleep, gw);
     pl_loop_add_tick(gw->loop, on_tick, gw, 250);
-    return pl_loop_io_add(gw->loop, &gw->listen_io, EPOLLIN);
+    return pl_loop_io_add(gw->loop, &gw->listen_io, EPOLLIN | EPOLLEXCLUSIVE);
 }
 
 pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
@@ -396,15 +397,22 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     if (n <= 0)
         n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     g->node = node;
+    g->listen_fd = listen_socket(&sa);
+    if (g->listen_fd < 0) {
+        pl_log(PL_LOG_ERROR, "listen_failed", "listen", PL_LS,
+               node->cfg.listen, "errno", PL_LI, (int64_t)errno, NULL);
+        free(g);
+        return PL_ERR_IO;
+    }
     g->nloops = n < 1 ? 1 : n;
     g->loops = calloc((size_t)g->nloops, sizeof(*g->loops));
     g->threads = calloc((size_t)g->nloops, sizeof(*g->threads));
     node->gateway = g;
     for (int i = 0; i < g->nloops; i++) {
-        pl_status st = loop_init(g, i, &sa); /* sa gets the real port */
+        pl_status st = loop_init(g, i, g->listen_fd);
         if (st != PL_OK) {
-            pl_log(PL_LOG_ERROR, "listen_failed", "listen", PL_LS,
-                   node->cfg.listen, "errno", PL_LI, (int64_t)errno, NULL);
+            pl_log(PL_LOG_ERROR, "loop_init_failed", "errno", PL_LI,
+                   (int64_t)errno, NULL);
             g->nloops = i + 1;
             pl_gateway_stop(g);
             node->gateway = NULL;
@@ -429,8 +437,7 @@ static void drain_task(pl_loop *l, void *arg)
     gw_loop *gw = pl_loop_data(l);
     gw->draining = true;
     if (gw->listen_io.fd >= 0) {
-        pl_loop_io_del(l, &gw->listen_io);
-        close(gw->listen_io.fd);
+        pl_loop_io_del(l, &gw->listen_io); /* closed once, in stop */
         gw->listen_io.fd = -1;
     }
     for (size_t i = 0; i < gw->conns.cap; i++) {
@@ -467,8 +474,6 @@ static void loop_free(gw_loop *gw)
     pl_hmap_free(&gw->conns);
     pl_hmap_free(&gw->users);
     pl_hmap_free(&gw->convs);
-    if (gw->listen_io.fd > 0)
-        close(gw->listen_io.fd);
     pl_loop_free(gw->loop); /* runs leftover tasks so they free their args */
 }
 
@@ -485,6 +490,8 @@ void pl_gateway_stop(pl_gateway *g)
     for (int i = 0; i < g->nloops; i++)
         if (g->loops[i].loop)
             loop_free(&g->loops[i]);
+    if (g->listen_fd >= 0)
+        close(g->listen_fd);
     free(g->loops);
     free(g->threads);
     free(g);

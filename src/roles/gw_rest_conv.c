@@ -1,4 +1,5 @@
 /* gw_rest_conv.c - conversations and members. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,27 +197,20 @@ void rest_conv_get(gw_conn *c, const gw_request *r, const pl_uuid *conv)
 
 /* --- members ---------------------------------------------------------------- */
 
-static bool require_admin(pl_worker *w, rest_job *j)
-{
-    int role;
-    if (!rest_require_member(w, j, &role))
-        return false;
-    if (role != PL_ROLE_ADMIN) {
-        rest_error(j, 403, "forbidden", "only admins may do this");
-        return false;
-    }
-    return true;
-}
-
 static void members_add_work(pl_worker *w, rest_job *j)
 {
-    if (!require_admin(w, j))
+    int caller_role;
+    if (!rest_require_member(w, j, &caller_role))
         return;
     pl_conv cv;
     pl_status st = pl_store_conv_get(w->store, &j->conv, &cv);
     if (st == PL_OK && cv.type == PL_CONV_DIRECT) {
         rest_error(j, 400, "invalid_request",
                    "members cannot be added to a direct conversation");
+        return;
+    }
+    if (caller_role != PL_ROLE_ADMIN) {
+        rest_error(j, 403, "forbidden", "only admins may add members");
         return;
     }
     size_t n = 0, added = 0;
@@ -350,8 +344,9 @@ bool rest_query_int(gw_conn *c, const gw_request *r, const char *name,
     if (n == -1)
         return true;
     char *end = NULL;
+    errno = 0;
     long long v = n > 0 ? strtoll(buf, &end, 10) : 0;
-    if (n <= 0 || *end || v < min || v > max) {
+    if (n <= 0 || *end || errno == ERANGE || v < min || v > max) {
         char msg[128];
         snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld",
                  name, (long long)min, (long long)max);

@@ -447,7 +447,8 @@ class WSClient:
                 raise ValueError(via)
         self.conn = ws_connect(url, additional_headers=headers, compression=None, proxy=None,
                                open_timeout=timeout, close_timeout=5, ping_interval=20,
-                               ping_timeout=None, max_size=None, legacy=True)
+                               ping_timeout=None, max_size=None, max_queue=None,
+                               legacy=True)
         self.inbox = []
         self.hello = None
         if wait_hello:
@@ -694,8 +695,8 @@ def raw_http(host, port, data, timeout=10.0, shut_wr=False):
             s.sendall(data)
             if shut_wr:
                 s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except OSError:
+            pass  # the server may hang up before it has read everything
         buf = bytearray()
         try:
             return read_http_response(s, buf, time.monotonic() + timeout)

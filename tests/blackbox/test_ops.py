@@ -54,9 +54,20 @@ def test_bad_option_values_fail(tmp_path, args):
 
 
 def test_listen_port_in_use_fails(server, tmp_path):
-    r = _parleyd(["--listen", server.addr, "--data-dir", str(tmp_path / "other")], timeout=15)
-    assert r.returncode != 0
+    proc = subprocess.Popen([parleyd_path(), "--listen", server.addr, "--data-dir",
+                             str(tmp_path / "other")], env=clean_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert server.alive()
+    assert rc is not None and rc != 0, "a second parleyd started on %s" % server.addr
 
 
 def test_healthz_readyz(parley):

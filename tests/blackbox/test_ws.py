@@ -1,6 +1,7 @@
 """WebSocket protocol: upgrade and auth, frames, fan-out, errors, and
 raw-socket protocol violations with their close codes."""
 
+import concurrent.futures
 import json
 import time
 import uuid
@@ -478,20 +479,25 @@ def test_slow_consumer_closed_1008(server_factory):
         a, b = p.new_users(2, "slow")
         cid = a.group("flood", [b])["conversation_id"]
         slow = p.raw_ws(b, rcvbuf=4096)       # never reads until the end
-        sender = p.ws(a)
+        fast = p.ws(b)                        # b's other device keeps reading
+        # REST senders: a WebSocket sender would get its own echo and could
+        # itself be a slow consumer while it is busy writing.
+        senders = [p.user_from_token(a.token) for _ in range(4)]
         content = "z" * 4000
-        total = 0
-        for batch in range(15):               # up to 15 x 200 x 4 KB = 12 MB
-            cmids = [sender.send_msg(cid, content) for _ in range(200)]
-            for cm in cmids:
-                sender.recv_type("ack", timeout=30, pred=lambda o, cm=cm: o["client_msg_id"] == cm)
-            sender.take_all("message")
-            total += 200
+        total = 3000                          # 3000 x 4 KB = 12 MB
+
+        def send(i):
+            senders[i % 4].send_ok(cid, content, "flood-%d" % i)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            list(ex.map(send, range(total)))
         code, _, frames = slow.read_close(timeout=60)
         assert code == 1008
         assert len([f for f in frames if f.opcode == OP_TEXT]) < total
-        # The sender was not affected.
-        sender.ping_pong()
+        # The fast connection of the same user got everything and is open.
+        last = fast.recv_message(cid, seq=total, timeout=60)
+        assert last["client_msg_id"].startswith("flood-")
+        fast.ping_pong()
     finally:
         p.close()
 

@@ -427,7 +427,7 @@ static void test_keyring_file(void)
     CHECK_STR(a.issuer, "iss1");
     CHECK_STR(a.audience, "aud1");
     CHECK_EQ_INT(a.ttl_s, 600);
-    CHECK_EQ_INT(a.leeway_s, 30);
+    CHECK_EQ_INT(a.leeway_s, 5);
     CHECK_EQ_INT(strlen(a.keys[0].kid), 9);
     CHECK_EQ_INT(a.keys[0].kid[0], 'k');
     CHECK_EQ_INT(stat(path, &stt), 0);
