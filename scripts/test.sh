@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
-# test.sh - what `make test` runs: build, C unit tests (ctest), then the
-# black-box suite against the real parleyd. Exits non-zero on any failure.
+# test.sh - what `make test` runs. Exits non-zero on any failure.
+#   1. release build: C unit tests (ctest), then the black-box suite
+#      (pytest) against the real build/parleyd and build/parley;
+#   2. the same two suites against an ASan+UBSan build (build-asan), where
+#      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
+#      error at any point fails the run;
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
 JOBS=$(nproc)
+VENV="$(pwd)/build/venv"
+start=$(date +%s)
 
-echo "== build ($BUILD)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$BUILD" -j "$JOBS"
+suite() { # build-dir cmake-args...
+    local dir=$1
+    shift
+    echo "== build ($dir)"
+    cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+    ninja -C "$dir" -j "$JOBS"
+    echo "== unit tests ($dir)"
+    (cd "$dir" && ctest --output-on-failure -j "$JOBS")
+    echo "== black-box tests ($dir)"
+    PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/$dir" tests/blackbox/run.sh
+}
 
-echo "== unit tests (ctest)"
-(cd "$BUILD" && ctest --output-on-failure -j "$JOBS")
-
-echo "== black-box tests (pytest against build/parleyd)"
-PARLEY_BUILD_DIR="$(pwd)/$BUILD" tests/blackbox/run.sh
+suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
+echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+echo "== all tests passed in $(( $(date +%s) - start )) s"

@@ -102,6 +102,12 @@ int main(int argc, char **argv)
         return 2;
     }
     pl_log_set_level(pl_log_level_parse(node.cfg.log_level));
+    if (strcmp(node.cfg.roles, "all") != 0) {
+        /* cluster mode (a subset of roles per process) is the next step */
+        fprintf(stderr, "parleyd: --roles %s: this build runs all roles in "
+                        "one process; use --roles all\n", node.cfg.roles);
+        return 2;
+    }
     if (sodium_init() < 0)
         return 1;
     /* signals are taken synchronously by main; every thread inherits the

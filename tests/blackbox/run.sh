@@ -17,7 +17,7 @@ if [ ! -d "$build" ]; then
     exit 2
 fi
 export PARLEY_BUILD_DIR="$(cd "$build" && pwd)"
-venv="$PARLEY_BUILD_DIR/venv"
+venv="${PARLEY_VENV:-$PARLEY_BUILD_DIR/venv}"
 req="$here/requirements.txt"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$req" | cut -d' ' -f1)"
