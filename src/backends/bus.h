@@ -28,6 +28,9 @@ struct pl_config;
 /* Typing, read receipts, presence: JSON frames, key: conversation (or the
  * user for presence). Droppable. */
 #define PL_TOPIC_EVENTS "events"
+/* Presence transitions: the JSON `presence` frame, key: the user. Gateways
+ * deliver it to the connections that subscribed to that user. Droppable. */
+#define PL_TOPIC_PRESENCE "presence"
 /* Membership changes: JSON {"conversation_id","user_ids":[..],"op":
  * "add"|"remove"}. Gateways keep their online index with it. */
 #define PL_TOPIC_MEMBERSHIP "membership"

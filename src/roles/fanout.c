@@ -38,6 +38,20 @@ static void on_event(void *ctx, const pl_bus_msg *m)
     pl_rbuf_unref(frame);
 }
 
+static void on_presence(void *ctx, const pl_bus_msg *m)
+{
+    pl_fanout *f = ctx;
+    pl_rbuf *frame = pl_rbuf_ws_text((const char *)m->payload->data,
+                                     m->payload->len);
+    if (!frame) {
+        PL_METRIC_ADD(events_dropped_total, 1);
+        return;
+    }
+    pl_gateway_deliver(f->node->gateway, PL_DELIVER_PRESENCE, &m->key, NULL,
+                       frame);
+    pl_rbuf_unref(frame);
+}
+
 static void on_membership(void *ctx, const pl_bus_msg *m)
 {
     pl_fanout *f = ctx;
@@ -54,6 +68,8 @@ pl_status pl_fanout_start(pl_node *node, pl_fanout **out)
     pl_status st = pl_bus_subscribe(node->bus, PL_TOPIC_MESSAGES, on_message, f);
     if (st == PL_OK)
         st = pl_bus_subscribe(node->bus, PL_TOPIC_EVENTS, on_event, f);
+    if (st == PL_OK)
+        st = pl_bus_subscribe(node->bus, PL_TOPIC_PRESENCE, on_presence, f);
     if (st == PL_OK)
         st = pl_bus_subscribe(node->bus, PL_TOPIC_MEMBERSHIP, on_membership, f);
     if (st != PL_OK) {

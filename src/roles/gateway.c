@@ -311,6 +311,8 @@ static void on_delivery(pl_loop *l, void *arg)
         gw_loop *gw = pl_loop_data(l);
         if (d->kind == PL_DELIVER_MEMBERSHIP)
             apply_membership(gw, d);
+        else if (d->kind == PL_DELIVER_PRESENCE)
+            gw_presence_deliver(gw, &d->conv, d->frame);
         else
             deliver_frame(gw, d);
     }
@@ -321,7 +323,8 @@ static void on_delivery(pl_loop *l, void *arg)
 void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
                         const pl_uuid *exclude_user, pl_rbuf *frame)
 {
-    bool may_wait = kind != PL_DELIVER_DROPPABLE && tl_loop == NULL;
+    bool droppable = kind == PL_DELIVER_DROPPABLE || kind == PL_DELIVER_PRESENCE;
+    bool may_wait = !droppable && tl_loop == NULL;
     for (int i = 0; i < g->nloops; i++) {
         delivery *d = malloc(sizeof(*d));
         if (!d)
@@ -331,7 +334,7 @@ void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
         if (exclude_user)
             d->exclude = *exclude_user;
         if (pl_loop_post(g->loops[i].loop, on_delivery, d, may_wait) != PL_OK) {
-            if (kind == PL_DELIVER_DROPPABLE)
+            if (droppable)
                 PL_METRIC_ADD(events_dropped_total, 1);
             else
                 pl_log(PL_LOG_WARN, "delivery_lost_inbox_full", "loop",
@@ -371,6 +374,7 @@ static pl_status loop_init(pl_gateway *g, int idx, int listen_fd)
     pl_hmap_init(&gw->conns);
     pl_hmap_init(&gw->users);
     pl_hmap_init(&gw->convs);
+    pl_hmap_init(&gw->watchers);
     gw->loop = pl_loop_new(idx, INBOX_CAP);
     if (!gw->loop)
         return PL_ERR_NOMEM;
@@ -472,6 +476,7 @@ static void loop_free(gw_loop *gw)
     }
     gw_reap(gw);
     pl_hmap_free(&gw->conns);
+    pl_hmap_free(&gw->watchers);
     pl_hmap_free(&gw->users);
     pl_hmap_free(&gw->convs);
     pl_loop_free(gw->loop); /* runs leftover tasks so they free their args */

@@ -21,6 +21,8 @@ enum pl_delivery {
     PL_DELIVER_DROPPABLE,   /* typing, read, presence: dropped under
                                back-pressure */
     PL_DELIVER_MEMBERSHIP,  /* index update, no frame */
+    PL_DELIVER_PRESENCE,    /* a presence frame, keyed by the user it is
+                               about, to that user's subscribers; droppable */
 };
 
 /* Binds the listeners and starts the loop threads. */

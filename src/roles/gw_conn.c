@@ -328,6 +328,7 @@ void gw_reap(gw_loop *gw)
             pl_presence_role_offline(gw->node, &uid);
             PL_METRIC_ADD(ws_connections, -1);
         }
+        gw_presence_unsubscribe_all(c);
         outq_free(&c->out);
         pl_dbuf_free(&c->frag);
         free(c->in);

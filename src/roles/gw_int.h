@@ -77,6 +77,9 @@ struct gw_conn {
         int64_t at_ms;
     } typing[4];
     int typing_next;
+    /* presence subscription: the users this connection watches */
+    pl_uuid *watching;
+    size_t nwatching;
 };
 
 /* A locally connected user: its connections on this loop and its
@@ -107,6 +110,7 @@ struct gw_loop {
     gw_conn *dead_head;
     pl_hmap users; /* user id -> gw_user */
     pl_hmap convs; /* conversation id -> gw_conv */
+    pl_hmap watchers; /* watched user id -> gw_watch (presence) */
     uint64_t membership_epoch;
     bool draining;
 };
@@ -137,6 +141,12 @@ void gw_conn_resume(gw_conn *c);
 void gw_flush_all(pl_loop *l, void *gw);
 void gw_reap(gw_loop *gw);
 void gw_conn_tick(gw_loop *gw); /* timeouts */
+
+/* gw_presence.c: presence subscriptions */
+#define GW_PRESENCE_MAX_SUBS 1000
+void gw_presence_subscribe(gw_conn *c, json_t *frame);
+void gw_presence_unsubscribe_all(gw_conn *c);
+void gw_presence_deliver(gw_loop *gw, const pl_uuid *user, pl_rbuf *frame);
 
 /* gw_http.c */
 /* Handles what is buffered in c->in while in GW_HTTP state. */

@@ -384,6 +384,8 @@ static void on_text(gw_conn *c, const char *p, size_t len)
         on_typing(c, o);
     else if (strcmp(type, "read") == 0)
         on_read(c, o);
+    else if (strcmp(type, "presence_subscribe") == 0)
+        gw_presence_subscribe(c, o);
     else if (strcmp(type, "ping") == 0)
         gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
     else

@@ -35,7 +35,7 @@ static void publish(pl_node *node, const pl_uuid *user, bool online,
     if (!payload)
         return;
     /* keyed by the user: gateways deliver it to that user's subscribers */
-    pl_bus_msg m = {.topic = PL_TOPIC_EVENTS, .key = *user, .payload = payload};
+    pl_bus_msg m = {.topic = PL_TOPIC_PRESENCE, .key = *user, .payload = payload};
     pl_bus_publish(node->bus, &m);
     pl_rbuf_unref(payload);
 }

@@ -35,4 +35,4 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
 fi
 
 cd "$repo"
-exec "$venv/bin/python" -m pytest -n auto -q tests/blackbox "$@"
+exec "$venv/bin/python" -m pytest -n auto -q "${@:-tests/blackbox}"

@@ -1,0 +1,63 @@
+"""Presence by subscription: a client gets presence only for the users it
+subscribed to (presence_subscribe), first a snapshot, then one frame per
+online/offline transition, with last_seen_at when a user goes offline."""
+import time
+import uuid
+
+from parley_client import expect, parse_time
+
+
+def test_snapshot_then_transitions(mp):
+    a, b, c = mp.new_users(3, "pres")
+    wa = mp.ws(a)
+    wa.send_json({"type": "presence_subscribe", "user_ids": [b.user_id]})
+    snap = wa.recv_type("presence")
+    assert snap == {"type": "presence", "user_id": b.user_id, "status": "offline",
+                    "last_seen_at": None}
+    wb = mp.ws(b)
+    on = wa.recv_type("presence", pred=lambda o: o["status"] == "online")
+    assert on["user_id"] == b.user_id
+    # a second device of b is not a transition: no new frame
+    wb2 = mp.ws(b)
+    wb2.close()
+    before = time.time()
+    wb.close()
+    off = wa.recv_type("presence", pred=lambda o: o["status"] == "offline")
+    assert off["user_id"] == b.user_id
+    seen = parse_time(off["last_seen_at"])
+    assert abs(seen.timestamp() - before) < 30
+    # c was never subscribed to: its transitions never reach a
+    wc = mp.ws(c)
+    wc.close()
+    wa.ping_pong()
+    assert [o for o in wa.take_all("presence") if o["user_id"] == c.user_id] == []
+    # REST agrees
+    body = expect(a.user(b.user_id), 200)
+    assert body["status"] == "offline" and body["last_seen_at"] is not None
+
+
+def test_subscribe_replaces_and_validates(mp):
+    a, b = mp.new_users(2, "presr")
+    wa = mp.ws(a)
+    wa.send_json({"type": "presence_subscribe", "user_ids": [b.user_id]})
+    wa.recv_type("presence")
+    wa.send_json({"type": "presence_subscribe", "user_ids": []})  # unsubscribe
+    wa.ping_pong()
+    wb = mp.ws(b)
+    wb.close()
+    wa.ping_pong()
+    assert wa.take_all("presence") == []
+    wa.send_json({"type": "presence_subscribe", "user_ids": ["nope"]})
+    assert wa.recv_error()["code"] == "invalid_request"
+    too_many = [str(uuid.uuid4()) for _ in range(1001)]
+    wa.send_json({"type": "presence_subscribe", "user_ids": too_many})
+    assert wa.recv_error()["code"] == "invalid_request"
+    wa.ping_pong()  # still open
+
+
+def test_user_online_via_rest(mp):
+    a, b = mp.new_users(2, "presrest")
+    wb = mp.ws(b)
+    body = expect(a.user(b.user_id), 200)
+    assert body["status"] == "online"
+    wb.close()
