@@ -69,7 +69,7 @@ long pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
  * directory itself is created (0700) if missing. File format: one key per
  * line "kid hex-secret" (kid 1..PL_JWT_KID_MAX visible ASCII chars, secret
  * 64 hex chars); the first key signs, all verify; '#' comments and blank
- * lines are ignored. Sets issuer, audience, ttl_s and leeway_s = 30.
+ * lines are ignored. Sets issuer, audience, ttl_s and leeway_s = 5 (seconds).
  * PL_ERR_IO on file errors, PL_ERR_INVALID on a malformed file or an
  * issuer/audience too long for the keyring. */
 pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,

@@ -47,8 +47,9 @@ pl_status pl_queue_push(pl_queue *q, pl_qitem it, bool wait)
     q->len++;
     if (q->len > q->high_water)
         q->high_water = q->len;
-    if (q->len == 1)
-        pthread_cond_signal(&q->not_empty);
+    /* every push wakes a waiter: with several consumers, signalling only
+     * on empty->non-empty would leave all but one asleep */
+    pthread_cond_signal(&q->not_empty);
 out:
     pthread_mutex_unlock(&q->mu);
     return st;

@@ -23,11 +23,6 @@ struct pl_workpool {
     pl_worker *workers;
 };
 
-typedef struct start_arg {
-    pl_workpool *p;
-    int idx;
-} start_arg;
-
 static void run_job(pl_worker *w, job *j)
 {
     j->work(w, j->arg);
@@ -36,19 +31,15 @@ static void run_job(pl_worker *w, job *j)
     free(j);
 }
 
-static void *worker_main(void *p_)
+static void *worker_main(void *arg)
 {
-    pl_workpool *p = p_;
-    pl_qitem items[16];
-    size_t n;
-    pl_worker *w = NULL;
-    /* identify ourselves */
-    for (int i = 0; i < p->n; i++)
-        if (pthread_equal(p->threads[i], pthread_self()))
-            w = &p->workers[i];
-    while ((n = pl_queue_pop_many(&p->q, items, 16, true)) > 0)
-        for (size_t i = 0; i < n; i++)
-            run_job(w, items[i].a);
+    pl_worker *w = arg;
+    pl_workpool *p = w->pool;
+    pl_qitem it;
+    /* one job at a time: a worker that grabbed a backlog would run it
+     * serially while its siblings sleep */
+    while (pl_queue_pop_many(&p->q, &it, 1, true) == 1)
+        run_job(w, it.a);
     return NULL;
 }
 
@@ -70,15 +61,25 @@ pl_status pl_workpool_start(const char *name, int nthreads, size_t queue_cap,
         if (st != PL_OK)
             goto fail;
     }
-    p->n = nthreads;
-    /* threads look themselves up in p->threads: hold them until filled */
-    pthread_mutex_lock(&p->q.mu);
-    for (int i = 0; i < nthreads; i++)
-        pthread_create(&p->threads[i], NULL, worker_main, p);
-    pthread_mutex_unlock(&p->q.mu);
+    for (int i = 0; i < nthreads; i++) {
+        p->workers[i].pool = p;
+        if (pthread_create(&p->threads[i], NULL, worker_main,
+                           &p->workers[i]) != 0) {
+            pl_log(PL_LOG_ERROR, "thread_create_failed", "pool", PL_LS, name,
+                   NULL);
+            pl_queue_close(&p->q);
+            for (int k = 0; k < i; k++)
+                pthread_join(p->threads[k], NULL);
+            st = PL_ERR;
+            goto fail;
+        }
+        p->n = i + 1;
+    }
     *out = p;
     return PL_OK;
 fail:
+    if (p->q.items)
+        pl_queue_destroy(&p->q);
     for (int i = 0; p->workers && i < nthreads; i++)
         if (p->workers[i].store)
             pl_store_conn_close(p->workers[i].store);

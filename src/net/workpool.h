@@ -22,6 +22,7 @@ typedef struct pl_workpool pl_workpool;
 typedef struct pl_worker {
     int idx;
     pl_store_conn *store; /* this thread's connection */
+    pl_workpool *pool;
 } pl_worker;
 
 typedef void (*pl_work_fn)(pl_worker *w, void *arg);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "core/config.h"
@@ -66,6 +67,8 @@ static void stop_all(pl_node *n)
     atomic_store(&n->state, PL_NODE_DRAINING);
     if (n->gateway)
         pl_gateway_drain(n->gateway);
+    /* no loop may submit work once messaging and the pools are gone */
+    pl_gateway_halt(n->gateway);
     pl_messaging_stop(n->messaging); /* finishes accepted work first */
     pl_workpool_stop(n->hash_pool);
     pl_workpool_stop(n->store_pool);
@@ -75,6 +78,25 @@ static void stop_all(pl_node *n)
     pl_bus_close(n->bus);
     if (n->store)
         pl_store_close(n->store);
+}
+
+/* Connections need descriptors: raise the soft limit to the hard one and
+ * keep max-connections under it (with room for the store and pipes). */
+static void fit_fd_limit(pl_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int64_t room = (int64_t)rl.rlim_cur - 64;
+    if (rl.rlim_cur != RLIM_INFINITY && cfg->max_connections > room) {
+        pl_log(PL_LOG_WARN, "max_connections_lowered", "configured", PL_LI,
+               cfg->max_connections, "fd_limit", PL_LI, (int64_t)rl.rlim_cur,
+               NULL);
+        cfg->max_connections = room > 1 ? room : 1;
+    }
 }
 
 static int wait_for_signal(void)
@@ -110,6 +132,7 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return 1;
+    fit_fd_limit(&node.cfg);
     /* signals are taken synchronously by main; every thread inherits the
      * mask, so none is interrupted by them */
     sigset_t set;

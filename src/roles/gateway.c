@@ -2,6 +2,7 @@
  * (see gateway.h and gw_int.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -23,9 +24,12 @@
 struct pl_gateway {
     pl_node *node;
     int listen_fd; /* shared by every loop */
+    int spare_fd;  /* held in reserve to shed connections at EMFILE */
+    pthread_mutex_t spare_mu;
     int nloops;
     gw_loop *loops;
     pthread_t *threads;
+    bool halted;
 };
 
 static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
@@ -78,6 +82,23 @@ static int listen_socket(struct sockaddr_in *sa)
     return fd;
 }
 
+/* Out of file descriptors: give up the spare, accept the waiting
+ * connection and close it at once (the client sees a reset instead of
+ * hanging), then take the spare back. The nginx/libuv trick. */
+static void shed_one(pl_gateway *g, int listen_fd)
+{
+    pthread_mutex_lock(&g->spare_mu);
+    if (g->spare_fd >= 0) {
+        close(g->spare_fd);
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    pthread_mutex_unlock(&g->spare_mu);
+    pl_log(PL_LOG_WARN, "out_of_file_descriptors", NULL);
+}
+
 static void on_accept(pl_loop *l, pl_io *io, uint32_t events)
 {
     gw_loop *gw = pl_loop_data(l);
@@ -86,8 +107,13 @@ static void on_accept(pl_loop *l, pl_io *io, uint32_t events)
         socklen_t len = sizeof(sa);
         int fd = accept4(io->fd, (struct sockaddr *)&sa, &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            shed_one(gw->g, io->fd); /* else the level-triggered listener
+                                        would spin the loop at 100% */
+            continue;
+        }
         if (fd < 0)
-            return; /* EAGAIN, or EMFILE: try again next readiness */
+            return; /* EAGAIN */
         if (atomic_load(&pl_metrics_g.connections) >=
             gw->node->cfg.max_connections) {
             close(fd);
@@ -279,13 +305,39 @@ static void deliver_frame(gw_loop *gw, delivery *d)
         PL_METRIC_ADD(deliveries_total, n);
 }
 
+uint64_t gw_loading_begin(gw_loop *gw, const pl_uuid *user)
+{
+    gw_loading *ld = pl_hmap_get(&gw->loading, user);
+    if (!ld) {
+        ld = calloc(1, sizeof(*ld));
+        if (!ld || pl_hmap_put(&gw->loading, user, ld) != PL_OK) {
+            free(ld);
+            return 0; /* OOM: this load cannot notice races */
+        }
+    }
+    ld->sessions++;
+    return ld->gen;
+}
+
+bool gw_loading_end(gw_loop *gw, const pl_uuid *user, uint64_t gen)
+{
+    gw_loading *ld = pl_hmap_get(&gw->loading, user);
+    if (!ld)
+        return false;
+    bool changed = ld->gen != gen;
+    if (--ld->sessions == 0) {
+        pl_hmap_del(&gw->loading, user);
+        free(ld);
+    }
+    return changed;
+}
+
 static void apply_membership(gw_loop *gw, delivery *d)
 {
     json_t *o = json_loadb((const char *)d->frame->data, d->frame->len, 0,
                            NULL);
     json_t *ids = json_object_get(o, "user_ids");
     const char *op = json_string_value(json_object_get(o, "op"));
-    gw->membership_epoch++;
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v) {
@@ -293,6 +345,9 @@ static void apply_membership(gw_loop *gw, delivery *d)
         const char *s = json_string_value(v);
         if (!s || pl_uuid_parse(s, strlen(s), &uid) != PL_OK)
             continue;
+        gw_loading *ld = pl_hmap_get(&gw->loading, &uid);
+        if (ld)
+            ld->gen++; /* a load in flight may predate this change */
         gw_user *u = pl_hmap_get(&gw->users, &uid);
         if (!u)
             continue;
@@ -375,6 +430,7 @@ static pl_status loop_init(pl_gateway *g, int idx, int listen_fd)
     pl_hmap_init(&gw->users);
     pl_hmap_init(&gw->convs);
     pl_hmap_init(&gw->watchers);
+    pl_hmap_init(&gw->loading);
     gw->loop = pl_loop_new(idx, INBOX_CAP);
     if (!gw->loop)
         return PL_ERR_NOMEM;
@@ -401,6 +457,8 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     if (n <= 0)
         n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     g->node = node;
+    pthread_mutex_init(&g->spare_mu, NULL);
+    g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     g->listen_fd = listen_socket(&sa);
     if (g->listen_fd < 0) {
         pl_log(PL_LOG_ERROR, "listen_failed", "listen", PL_LS,
@@ -467,7 +525,7 @@ void pl_gateway_drain(pl_gateway *g)
     }
 }
 
-static void loop_free(gw_loop *gw)
+static void loop_close_conns(gw_loop *gw)
 {
     for (size_t i = 0; i < gw->conns.cap; i++) {
         gw_conn *c = gw->conns.slots[i].val;
@@ -475,28 +533,55 @@ static void loop_free(gw_loop *gw)
             gw_conn_close(c);
     }
     gw_reap(gw);
+}
+
+static void loop_free(gw_loop *gw)
+{
     pl_hmap_free(&gw->conns);
     pl_hmap_free(&gw->watchers);
+    for (size_t i = 0; i < gw->loading.cap; i++)
+        free(gw->loading.slots[i].val);
+    pl_hmap_free(&gw->loading);
     pl_hmap_free(&gw->users);
     pl_hmap_free(&gw->convs);
     pl_loop_free(gw->loop); /* runs leftover tasks so they free their args */
 }
 
-void pl_gateway_stop(pl_gateway *g)
+void pl_gateway_halt(pl_gateway *g)
 {
-    if (!g)
+    if (!g || g->halted)
         return;
+    g->halted = true;
     for (int i = 0; i < g->nloops; i++)
         if (g->loops[i].loop)
             pl_loop_stop(g->loops[i].loop);
     for (int i = 0; i < g->nloops; i++)
         if (g->threads[i])
             pthread_join(g->threads[i], NULL);
+    /* from now on posts fail (PL_DONE) and their senders free the task */
+    for (int i = 0; i < g->nloops; i++)
+        if (g->loops[i].loop)
+            pl_loop_close_inbox(g->loops[i].loop);
+}
+
+void pl_gateway_stop(pl_gateway *g)
+{
+    if (!g)
+        return;
+    pl_gateway_halt(g);
+    /* close every connection of every loop before freeing any loop: a
+     * reaped session publishes presence, which posts to all loops */
+    for (int i = 0; i < g->nloops; i++)
+        if (g->loops[i].loop)
+            loop_close_conns(&g->loops[i]);
     for (int i = 0; i < g->nloops; i++)
         if (g->loops[i].loop)
             loop_free(&g->loops[i]);
     if (g->listen_fd >= 0)
         close(g->listen_fd);
+    if (g->spare_fd >= 0)
+        close(g->spare_fd);
+    pthread_mutex_destroy(&g->spare_mu);
     free(g->loops);
     free(g->threads);
     free(g);

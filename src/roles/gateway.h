@@ -36,7 +36,11 @@ void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
 /* Stops accepting, closes every WebSocket with 1001 and waits up to the
  * grace period for the output to drain. */
 void pl_gateway_drain(pl_gateway *g);
-/* Stops the loops, joins the threads, frees everything. */
+/* Stops the loops and joins their threads; later deliveries and
+ * completions are refused (their senders free them). Connections stay
+ * open until pl_gateway_stop. */
+void pl_gateway_halt(pl_gateway *g);
+/* Halts if needed, closes every connection, frees everything. */
 void pl_gateway_stop(pl_gateway *g);
 
 #endif

@@ -14,7 +14,8 @@
 
 #define READ_CHUNK 16384
 #define MAX_IOV 64
-#define CLOSING_TIMEOUT_MS 2000
+#define CLOSING_TIMEOUT_MS 2000 /* our close is out: wait for the peer's */
+#define DRAIN_TIMEOUT_MS 30000  /* a closing peer that does not read */
 
 static void on_io(pl_loop *l, pl_io *io, uint32_t events);
 
@@ -114,8 +115,10 @@ pl_status gw_conn_send(gw_conn *c, pl_rbuf *b)
         pl_rbuf_unref(b);
         return PL_ERR_IO;
     }
+    /* HTTP is bounded by pausing input instead (gw_http.c); the close
+     * frame of a closing connection must always get through */
     if (c->out.bytes + b->len > (size_t)c->gw->node->cfg.outbound_limit &&
-        c->state != GW_HTTP) {
+        c->state != GW_HTTP && c->state != GW_CLOSING) {
         pl_rbuf_unref(b);
         slow_consumer(c);
         return PL_ERR_TOOLARGE;
@@ -186,8 +189,10 @@ static void finish_close(gw_conn *c)
     /* WebSocket: half-close and wait (bounded) for the peer's close, so
      * our close frame is not lost to a reset. */
     shutdown(c->io.fd, SHUT_WR);
+    c->shut_wr = true;
     c->state = GW_CLOSING;
-    c->closing_ms = pl_loop_now_ms(c->gw->loop);
+    if (!c->closing_ms)
+        c->closing_ms = pl_loop_now_ms(c->gw->loop);
 }
 
 static void flush_one(gw_conn *c)
@@ -203,8 +208,13 @@ static void flush_one(gw_conn *c)
     if (st == PL_AGAIN)
         ev |= EPOLLOUT;
     pl_loop_io_mod(c->gw->loop, &c->io, ev);
-    if (st == PL_OK && c->close_after_flush && c->closing_ms == 0)
+    if (st == PL_OK && c->close_after_flush && !c->shut_wr)
         finish_close(c);
+    else if (c->out_paused &&
+             c->out.bytes < (size_t)c->gw->node->cfg.outbound_limit / 2) {
+        c->out_paused = false; /* the client reads again: so do we */
+        gw_conn_resume(c);
+    }
 }
 
 void gw_flush_all(pl_loop *l, void *gw_)
@@ -261,6 +271,8 @@ static void read_some(gw_conn *c)
     }
     if (r < 0)
         return;
+    if (c->in_len == 0 && c->state == GW_HTTP)
+        c->request_ms = pl_loop_now_ms(c->gw->loop); /* a request starts */
     c->in_len += (size_t)r;
     c->last_rx_ms = pl_loop_now_ms(c->gw->loop);
     process_input(c);
@@ -301,6 +313,8 @@ void gw_conn_resume(gw_conn *c)
 void gw_conn_close_after_flush(gw_conn *c)
 {
     c->close_after_flush = true;
+    if (!c->closing_ms)
+        c->closing_ms = pl_loop_now_ms(c->gw->loop);
     flush_list_add(c);
 }
 
@@ -340,12 +354,16 @@ void gw_reap(gw_loop *gw)
 static void tick_conn(gw_conn *c, int64_t now)
 {
     const pl_config *cfg = &c->gw->node->cfg;
-    if (c->state == GW_CLOSING && c->closing_ms &&
-        now - c->closing_ms > CLOSING_TIMEOUT_MS)
-        gw_conn_close(c);
-    else if (c->state == GW_HTTP && !c->reading_paused &&
-             now - c->last_rx_ms > cfg->header_timeout_ms)
-        gw_conn_close(c); /* idle keep-alive or slow-loris head */
+    if (c->close_after_flush && c->closing_ms &&
+        now - c->closing_ms > (c->shut_wr ? CLOSING_TIMEOUT_MS
+                                          : DRAIN_TIMEOUT_MS))
+        gw_conn_close(c); /* the peer never answers, or never reads */
+    else if (c->state == GW_HTTP && !c->reading_paused && c->in_len > 0 &&
+             now - c->request_ms > cfg->header_timeout_ms)
+        gw_conn_close(c); /* slow-loris: the request is not complete */
+    else if (c->state == GW_HTTP && !c->reading_paused && c->in_len == 0 &&
+             c->out.len == 0 && now - c->last_rx_ms > cfg->header_timeout_ms)
+        gw_conn_close(c); /* idle keep-alive */
     else if (c->state == GW_WS_OPEN &&
              now - c->last_rx_ms > 2 * cfg->heartbeat_ms)
         gw_ws_close(c, PL_WS_CLOSE_POLICY, "heartbeat timeout");

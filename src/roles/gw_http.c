@@ -40,6 +40,8 @@ void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
                          const char *body, size_t len)
 {
     char head[512];
+    if (c->gw->draining)
+        c->keep_alive = false; /* shutting down: finish this one, then go */
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                       "Content-Length: %zu\r\nCache-Control: no-store\r\n"
@@ -134,14 +136,17 @@ static bool wants_keep_alive(const pl_http_request *req)
     return !(h && pl_http_has_token(h->value, "close"));
 }
 
-/* Returns true if a request was handled and the loop may continue. */
-static bool process_one(gw_conn *c)
+/* Handles the request starting at c->in + *off. Returns true if one was
+ * handled (and *off advanced past it) and the caller may continue. */
+static bool process_one(gw_conn *c, size_t *off)
 {
     const pl_config *cfg = &c->gw->node->cfg;
     pl_http_request req;
-    int n = pl_http_parse_request((const char *)c->in, c->in_len, &req);
+    const char *base = (const char *)c->in + *off;
+    size_t avail = c->in_len - *off;
+    int n = pl_http_parse_request(base, avail, &req);
     if (n == -2) {
-        if (c->in_len > (size_t)cfg->max_header)
+        if (avail > (size_t)cfg->max_header)
             fatal(c, 431, "request head too large");
         return false;
     }
@@ -156,24 +161,54 @@ static bool process_one(gw_conn *c)
     size_t blen;
     if (!parse_length(&req, (size_t)cfg->max_body, &blen, c))
         return false;
-    if (c->in_len - (size_t)n < blen)
+    if (avail - (size_t)n < blen)
         return false; /* body not complete yet */
-    c->keep_alive = wants_keep_alive(&req);
+    c->keep_alive = wants_keep_alive(&req) && !c->gw->draining;
     PL_METRIC_ADD(http_requests_total, 1);
-    gw_request r = {&req, (const char *)c->in + n, blen};
+    gw_request r = {&req, base + n, blen};
     gw_rest_route(c, &r); /* copies what it keeps */
-    size_t used = (size_t)n + blen;
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= used;
+    *off += (size_t)n + blen;
     return true;
+}
+
+/* Drops the consumed prefix once per call (not once per request: that
+ * would be quadratic for pipelined requests), and gives back the memory
+ * of a large body once it is consumed. */
+static void compact(gw_conn *c, size_t off)
+{
+    if (c->in_len == 0 || off == 0) {
+        if (off)
+            c->in_len = 0;
+    } else {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (c->in_len == 0 && c->in_cap > 65536) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (off && c->state == GW_HTTP)
+        c->request_ms = c->in_len ? pl_loop_now_ms(c->gw->loop) : 0;
 }
 
 void gw_http_process(gw_conn *c)
 {
-    while (c->state == GW_HTTP && !c->reading_paused && c->in_len > 0 &&
-           !c->close_after_flush)
-        if (!process_one(c))
+    size_t off = 0;
+    size_t limit = (size_t)c->gw->node->cfg.outbound_limit;
+    while (c->state == GW_HTTP && !c->reading_paused && off < c->in_len &&
+           !c->close_after_flush) {
+        if (c->out.bytes > limit) { /* the client does not read: stop */
+            c->out_paused = true;
+            gw_conn_pause(c);
             break;
+        }
+        if (!process_one(c, &off))
+            break;
+    }
+    if (c->in_len == 0) /* a fatal error dropped the input */
+        off = 0;
+    compact(c, off);
     /* an upgrade may leave WebSocket bytes behind */
     if (c->state == GW_WS_OPEN && c->in_len > 0)
         gw_ws_process(c);

@@ -21,6 +21,8 @@
 #include "../proto/ws.h"
 #include "gateway.h"
 
+#define GW_TYPING_SLOTS 8
+
 typedef struct gw_loop gw_loop;
 typedef struct gw_conn gw_conn;
 typedef struct gw_user gw_user;
@@ -46,7 +48,11 @@ struct gw_conn {
     gw_loop *gw;
     int state;
     char peer[64];
-    int64_t created_ms, last_rx_ms, closing_ms;
+    int64_t created_ms, last_rx_ms;
+    int64_t closing_ms;  /* when closing began (GW_CLOSING), for the timeout */
+    int64_t request_ms;  /* HTTP: first byte of the current request, 0: idle */
+    bool shut_wr;        /* our close is written and the write side shut */
+    bool out_paused;     /* HTTP: reading paused until the output drains */
     /* input */
     uint8_t *in;
     size_t in_len, in_cap, in_max;
@@ -69,14 +75,15 @@ struct gw_conn {
     pl_dbuf frag;
     int frag_opcode; /* 0: no fragmented message in progress */
     uint32_t utf8_state;
-    int load_attempts;
-    uint64_t load_epoch;
-    /* typing throttle: last typing per conversation (small ring) */
+    uint64_t load_gen; /* gw_loading.gen when this session's load began */
+    /* typing throttle: the last typing per conversation (LRU slots) and a
+     * token bucket over all conversations */
     struct {
         pl_uuid conv;
         int64_t at_ms;
-    } typing[4];
-    int typing_next;
+    } typing[GW_TYPING_SLOTS];
+    double typing_tokens;
+    int64_t typing_refill_ms;
     /* presence subscription: the users this connection watches */
     pl_uuid *watching;
     size_t nwatching;
@@ -111,11 +118,24 @@ struct gw_loop {
     pl_hmap users; /* user id -> gw_user */
     pl_hmap convs; /* conversation id -> gw_conv */
     pl_hmap watchers; /* watched user id -> gw_watch (presence) */
-    uint64_t membership_epoch;
+    uint64_t presence_events; /* presence frames delivered on this loop */
+    pl_hmap loading; /* user id -> gw_loading: sessions still loading */
     bool draining;
 };
 
-/* gateway.c: the index */
+/* A user with sessions whose conversation list is being loaded. */
+typedef struct gw_loading {
+    int sessions;
+    uint64_t gen; /* +1 per membership change of the user */
+} gw_loading;
+
+/* gateway.c: the index. A session's conversation list is loaded on a
+ * worker; a membership change that arrives meanwhile may not be in it,
+ * so the load is redone until none raced it. */
+uint64_t gw_loading_begin(gw_loop *gw, const pl_uuid *user);
+/* Ends one load begun at gen; true if the user's membership changed since
+ * (the caller loads again). */
+bool gw_loading_end(gw_loop *gw, const pl_uuid *user, uint64_t gen);
 pl_status gw_index_add_conn(gw_loop *gw, gw_conn *c, const pl_uuid *convs,
                             size_t n);
 void gw_index_remove_conn(gw_loop *gw, gw_conn *c);

@@ -17,6 +17,7 @@
 typedef struct gw_watch {
     gw_conn **conns;
     size_t n, cap;
+    uint64_t last_event; /* gw->presence_events when one was last delivered */
 } gw_watch;
 
 static pl_status watch_add(gw_loop *gw, const pl_uuid *user, gw_conn *c)
@@ -70,6 +71,8 @@ void gw_presence_unsubscribe_all(gw_conn *c)
 void gw_presence_deliver(gw_loop *gw, const pl_uuid *user, pl_rbuf *frame)
 {
     gw_watch *w = pl_hmap_get(&gw->watchers, user);
+    if (w)
+        w->last_event = ++gw->presence_events;
     for (size_t i = 0; w && i < w->n; i++)
         if (w->conns[i]->state == GW_WS_OPEN)
             gw_conn_send_droppable(w->conns[i], pl_rbuf_ref(frame));
@@ -85,6 +88,7 @@ typedef struct snap_job {
     size_t n;
     bool *online;
     int64_t *seen;
+    uint64_t started; /* gw->presence_events when the snapshot was taken */
 } snap_job;
 
 static void snap_work(pl_worker *w, void *arg)
@@ -99,9 +103,14 @@ static void snap_done(pl_loop *l, void *arg)
 {
     snap_job *j = arg;
     gw_conn *c = l ? gw_conn_find(j->gw, j->conn_id) : NULL;
-    for (size_t i = 0; c && c->state == GW_WS_OPEN && i < j->n; i++)
+    for (size_t i = 0; c && c->state == GW_WS_OPEN && i < j->n; i++) {
+        /* a live transition delivered meanwhile is newer than this read */
+        gw_watch *w = pl_hmap_get(&j->gw->watchers, &j->users[i]);
+        if (w && w->last_event > j->started)
+            continue;
         gw_ws_send_json(c, pl_presence_json(&j->users[i], j->online[i],
                                             j->seen[i]));
+    }
     free(j->users);
     free(j->online);
     free(j->seen);
@@ -116,7 +125,8 @@ static void send_snapshot(gw_conn *c)
         return;
     *j = (snap_job){c->gw, c->id, c->gw->node, malloc((n + 1) * sizeof(pl_uuid)),
                     n, calloc(n + 1, sizeof(bool)),
-                    calloc(n + 1, sizeof(int64_t))};
+                    calloc(n + 1, sizeof(int64_t)), 0};
+    j->started = c->gw->presence_events;
     if (j->users && j->online && j->seen) {
         memcpy(j->users, c->watching, n * sizeof(pl_uuid));
         if (pl_workpool_submit(c->gw->node->store_pool, c->gw->loop, snap_work,

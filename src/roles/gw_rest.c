@@ -269,7 +269,7 @@ static bool parse_id(gw_conn *c, pl_str s, pl_uuid *out)
 {
     if (pl_uuid_parse(s.p, s.len, out) == PL_OK)
         return true;
-    gw_http_respond_error(c, 404, "not_found", "no such resource (bad id)");
+    gw_http_respond_error(c, 400, "invalid_request", "malformed id in the path");
     return false;
 }
 
@@ -306,20 +306,25 @@ static void route_conv_sub(gw_conn *c, const gw_request *r, const path *p,
         rest_message_post(c, r, conv);
     else if (p->n == 4 && seg_is(p, 3, "read") && post)
         rest_read_post(c, r, conv);
-    else if (p->n == 3 || (p->n == 4 && (seg_is(p, 3, "members") ||
-                                         seg_is(p, 3, "messages") ||
-                                         seg_is(p, 3, "read"))) ||
-             (p->n == 5 && seg_is(p, 3, "members")))
+    else
         gw_http_respond_error(c, 405, "method_not_allowed",
                               "method not allowed here");
-    else
-        gw_http_respond_error(c, 404, "not_found", "no such endpoint");
+}
+
+static bool conv_path_known(const path *p)
+{
+    return p->n == 3 ||
+           (p->n == 4 && (seg_is(p, 3, "members") || seg_is(p, 3, "messages") ||
+                          seg_is(p, 3, "read"))) ||
+           (p->n == 5 && seg_is(p, 3, "members"));
 }
 
 static void route_convs(gw_conn *c, const gw_request *r, const path *p)
 {
     pl_uuid conv;
-    if (p->n == 2 && method_is(r, "POST"))
+    if (p->n > 2 && !conv_path_known(p))
+        gw_http_respond_error(c, 404, "not_found", "no such endpoint");
+    else if (p->n == 2 && method_is(r, "POST"))
         rest_conv_create(c, r);
     else if (p->n == 2 && method_is(r, "GET"))
         rest_conv_list(c, r);
@@ -342,7 +347,10 @@ static void route_v1(gw_conn *c, const gw_request *r, const path *p)
         return;
     }
     if (seg_is(p, 1, "ws") && p->n == 2) {
-        gw_ws_upgrade(c, r); /* authenticates itself (header or query) */
+        if (!method_is(r, "GET"))
+            gw_http_respond_error(c, 405, "method_not_allowed", "use GET");
+        else
+            gw_ws_upgrade(c, r); /* authenticates (header or query) */
         return;
     }
     bool known = (seg_is(p, 1, "me") && p->n == 2) || seg_is(p, 1, "users") ||

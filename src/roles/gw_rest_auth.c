@@ -220,10 +220,9 @@ void rest_user_find(gw_conn *c, const gw_request *r)
     char name[PL_USERNAME_MAX + 1];
     long n = pl_http_query_param(r->req->query, "username", name, sizeof(name));
     if (n < 0 || pl_auth_check_username(name)) {
-        gw_http_respond_error(c, n == -1 ? 400 : 404,
-                              n == -1 ? "invalid_request" : "not_found",
+        gw_http_respond_error(c, 400, "invalid_request",
                               n == -1 ? "query parameter username is required"
-                                      : "no such user");
+                                      : "username is not a valid username");
         return;
     }
     rest_job *j = rest_job_new(c, user_find_work);

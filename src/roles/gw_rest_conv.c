@@ -29,7 +29,11 @@ static void create_direct(pl_worker *w, rest_job *j, const pl_uuid *other)
         rest_store_error(j, st);
         return;
     }
-    cv.member_count = 2;
+    st = pl_store_conv_get(w->store, &cv.id, &cv); /* the real count */
+    if (st != PL_OK) {
+        rest_store_error(j, st);
+        return;
+    }
     if (created) {
         pl_uuid both[2] = {j->caller, *other};
         rest_publish_membership(j->node, &cv.id, both, 2, true);
@@ -274,11 +278,18 @@ static void member_remove_work(pl_worker *w, rest_job *j)
     int role;
     if (!rest_require_member(w, j, &role))
         return;
+    pl_conv cv;
+    pl_status st = pl_store_conv_get(w->store, &j->conv, &cv);
+    if (st == PL_OK && cv.type == PL_CONV_DIRECT) {
+        rest_error(j, 400, "invalid_request",
+                   "members cannot be removed from a direct conversation");
+        return;
+    }
     if (!pl_uuid_eq(&j->target, &j->caller) && role != PL_ROLE_ADMIN) {
         rest_error(j, 403, "forbidden", "only admins may remove others");
         return;
     }
-    pl_status st = pl_store_member_remove(w->store, &j->conv, &j->target);
+    st = pl_store_member_remove(w->store, &j->conv, &j->target);
     if (st == PL_ERR_NOTFOUND) {
         rest_error(j, 404, "not_found", "that user is not a member");
         return;

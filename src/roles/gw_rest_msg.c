@@ -161,10 +161,12 @@ void rest_message_post(gw_conn *c, const gw_request *r, const pl_uuid *conv)
         gw_http_respond_error(c, status, code, why);
         return;
     }
+    if (req && !req->content) { /* out of memory for the copy */
+        pl_msg_req_free(req);
+        req = NULL;
+    }
     gw_conn_pause(c);
-    if (!req || !req->content || !submit(c, req)) {
-        if (req && !req->content)
-            pl_msg_req_free(req);
+    if (!req || !submit(c, req)) { /* submit frees req when it fails */
         gw_http_respond_error(c, 503, "overloaded", "server busy, retry later");
         gw_conn_resume(c);
     }

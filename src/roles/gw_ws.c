@@ -12,7 +12,7 @@
 #include "presence_role.h"
 
 #define TYPING_THROTTLE_MS 3000
-#define MAX_LOAD_ATTEMPTS 3
+#define TYPING_BURST 5
 
 /* --- sending ------------------------------------------------------------- */
 
@@ -94,15 +94,18 @@ static void load_done(pl_loop *l, void *arg)
 {
     load_job *j = arg;
     gw_conn *c = l ? gw_conn_find(j->gw, j->conn_id) : NULL;
-    if (!c || c->state != GW_WS_LOADING)
+    if (!c || c->state != GW_WS_LOADING) {
+        if (l)
+            gw_loading_end(j->gw, &j->user, 0);
         goto out;
+    }
     if (j->st != PL_OK) {
+        gw_loading_end(j->gw, &c->user_id, c->load_gen);
         gw_ws_close(c, PL_WS_CLOSE_TRY_AGAIN, "could not load conversations");
         goto out;
     }
-    /* a membership change raced with the load: load again */
-    if (c->load_epoch != j->gw->membership_epoch &&
-        ++c->load_attempts < MAX_LOAD_ATTEMPTS) {
+    /* a membership change of this user raced with the load: again */
+    if (gw_loading_end(j->gw, &c->user_id, c->load_gen)) {
         start_load(c);
         goto out;
     }
@@ -130,9 +133,10 @@ static void start_load(gw_conn *c)
     j->gw = c->gw;
     j->conn_id = c->id;
     j->user = c->user_id;
-    c->load_epoch = c->gw->membership_epoch;
+    c->load_gen = gw_loading_begin(c->gw, &c->user_id);
     if (pl_workpool_submit(c->gw->node->store_pool, c->gw->loop, load_work,
                            load_done, j) != PL_OK) {
+        gw_loading_end(c->gw, &c->user_id, c->load_gen);
         free(j);
         gw_ws_close(c, PL_WS_CLOSE_TRY_AGAIN, "server busy, retry later");
     }
@@ -273,19 +277,34 @@ static void on_send(gw_conn *c, json_t *o)
     submit_req(c, r, cmid);
 }
 
+/* At most one typing event per conversation per TYPING_THROTTLE_MS, and
+ * at most TYPING_BURST events per connection per throttle period over all
+ * conversations (so cycling through many conversations does not evade the
+ * per-conversation slots). */
 static bool typing_throttled(gw_conn *c, const pl_uuid *conv)
 {
     int64_t now = pl_loop_now_ms(c->gw->loop);
-    for (int i = 0; i < 4; i++)
+    double per_ms = (double)TYPING_BURST / TYPING_THROTTLE_MS;
+    c->typing_tokens += (double)(now - c->typing_refill_ms) * per_ms;
+    if (c->typing_tokens > TYPING_BURST || c->typing_refill_ms == 0)
+        c->typing_tokens = TYPING_BURST;
+    c->typing_refill_ms = now;
+    int slot = 0;
+    for (int i = 0; i < GW_TYPING_SLOTS; i++) {
         if (pl_uuid_eq(&c->typing[i].conv, conv)) {
             if (now - c->typing[i].at_ms < TYPING_THROTTLE_MS)
                 return true;
-            c->typing[i].at_ms = now;
-            return false;
+            slot = i;
+            break;
         }
-    c->typing[c->typing_next].conv = *conv;
-    c->typing[c->typing_next].at_ms = now;
-    c->typing_next = (c->typing_next + 1) % 4;
+        if (c->typing[i].at_ms < c->typing[slot].at_ms)
+            slot = i; /* least recently used */
+    }
+    if (c->typing_tokens < 1)
+        return true;
+    c->typing_tokens -= 1;
+    c->typing[slot].conv = *conv;
+    c->typing[slot].at_ms = now;
     return false;
 }
 

@@ -90,11 +90,6 @@ static pl_status seq_next(pl_messaging *m, const pl_uuid *conv, int64_t *seq)
         pl_status st = pl_store_conv_last_seq(m->store, conv, &last);
         if (st != PL_OK)
             return st;
-        if (m->seqs.len >= SEQ_CACHE_MAX) { /* bounded: start over */
-            for (size_t i = 0; i < m->seqs.cap; i++)
-                free(m->seqs.slots[i].val);
-            pl_hmap_free(&m->seqs);
-        }
         e = malloc(sizeof(*e));
         if (!e || pl_hmap_put(&m->seqs, conv, e) != PL_OK) {
             free(e);
@@ -330,9 +325,21 @@ static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
         reqs[i]->done(reqs[i]);
 }
 
+/* The sequencer cache is bounded; it is only ever emptied between batches,
+ * never while a batch holds provisional seqs in it. */
+static void seq_cache_bound(pl_messaging *m)
+{
+    if (m->seqs.len < SEQ_CACHE_MAX)
+        return;
+    for (size_t i = 0; i < m->seqs.cap; i++)
+        free(m->seqs.slots[i].val);
+    pl_hmap_free(&m->seqs);
+}
+
 static void process_batch(pl_messaging *m, pl_msg_req **reqs, size_t n)
 {
     size_t nm = 0, no = 0;
+    seq_cache_bound(m);
     pl_hmap_free(&m->dedupe);
     prepare(m, reqs, n, &nm, &no);
     pl_status st = commit(m, nm, no);

@@ -709,8 +709,7 @@ def raw_http(host, port, data, timeout=10.0, shut_wr=False):
 
 
 def expect_bad_path_id(resp):
-    """A malformed id in the URL path: the contract allows reading it as a
-    bad UUID (400 invalid_request) or as no such resource (404 not_found)."""
-    assert resp.status_code in (400, 404), "%s: %d %s" % (resp.request.url, resp.status_code,
-                                                        resp.text[:300])
-    assert_error(resp.json(), "invalid_request" if resp.status_code == 400 else "not_found")
+    """A malformed id in the URL path is a bad request (400 invalid_request)."""
+    assert resp.status_code == 400, "%s: %d %s" % (resp.request.url, resp.status_code,
+                                                 resp.text[:300])
+    assert_error(resp.json(), "invalid_request")

@@ -388,3 +388,23 @@ def test_new_member_sees_conversation_in_list(mp):
     expect(a.add_members(cid, [b.user_id]), 200)
     entry = b.conv_entry(cid)
     assert entry is not None and entry["role"] == "member" and entry["member_count"] == 2
+
+
+def test_direct_members_cannot_be_removed_400(mp):
+    a, b = mp.new_users(2, "dleave")
+    conv = expect(a.create_direct(b.user_id), 201)
+    assert conv["member_count"] == 2
+    cid = conv["conversation_id"]
+    expect(b.remove_member(cid, b.user_id), 400, "invalid_request")
+    expect(a.remove_member(cid, b.user_id), 400, "invalid_request")
+    again = expect(b.create_direct(a.user_id), 200)
+    assert again["conversation_id"] == cid and again["member_count"] == 2
+
+
+def test_user_lookup_by_invalid_name_400(mp):
+    a = mp.new_user("badname")
+    expect(a.get("/v1/users?username=a"), 400, "invalid_request")
+    expect(a.get("/v1/users?username=" + "x" * 40), 400, "invalid_request")
+    expect(a.get("/v1/users?username=has%20space"), 400, "invalid_request")
+    expect(a.get("/v1/users"), 400, "invalid_request")
+    expect(a.get("/v1/users?username=nobody_here"), 404, "not_found")

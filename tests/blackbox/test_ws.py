@@ -509,3 +509,10 @@ def test_ws_close_by_client_then_reconnect(mp, pair):
     ws2 = mp.ws(a)
     ack = ws2.send_and_ack(cid, "again")
     assert ack["seq"] == 1
+
+
+def test_ws_path_other_methods_405(mp):
+    a = mp.new_user("wsm")
+    r = a.post("/v1/ws", {})
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "method_not_allowed"
