@@ -198,5 +198,7 @@ void gw_ws_close(gw_conn *c, int code, const char *reason);
 void gw_ws_send_json(gw_conn *c, json_t *o); /* steals o */
 void gw_ws_send_error(gw_conn *c, const char *code, const char *message,
                       const char *client_msg_id);
+/* gw_sync.c: the `sync` frame (history pages over the WebSocket) */
+void gw_ws_sync(gw_conn *c, json_t *frame);
 
 #endif

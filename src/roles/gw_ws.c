@@ -403,6 +403,8 @@ static void on_text(gw_conn *c, const char *p, size_t len)
         on_typing(c, o);
     else if (strcmp(type, "read") == 0)
         on_read(c, o);
+    else if (strcmp(type, "sync") == 0)
+        gw_ws_sync(c, o);
     else if (strcmp(type, "presence_subscribe") == 0)
         gw_presence_subscribe(c, o);
     else if (strcmp(type, "ping") == 0)
