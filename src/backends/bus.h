@@ -42,6 +42,7 @@ typedef struct pl_bus_msg {
     const char *topic;
     pl_uuid key;
     pl_uuid exclude_user; /* nil: none; else do not deliver to this user */
+    pl_uuid only_user;    /* nil: every member; else only this user */
     pl_rbuf *payload;     /* borrowed */
 } pl_bus_msg;
 

@@ -102,6 +102,12 @@ static const opt opts[] = {
         "bound of the messaging pipeline queue"),
     INT("batch-max", batch_max, 1, 65536, "1024",
         "most messages stored per group commit"),
+    INT("read-receipts-max-members", read_receipts_max_members, 0, 10000000,
+        "256",
+        "read receipts go to the other members of conversations up to this "
+        "size; above it only to the reader's own devices"),
+    INT("typing-max-members", typing_max_members, 0, 10000000, "1000",
+        "typing events are dropped in conversations above this size"),
     INT("argon-opslimit", argon_opslimit, 1, 4294967295LL, "2",
         "Argon2id opslimit (libsodium crypto_pwhash)"),
     INT("argon-memlimit", argon_memlimit, 8 * KIB, 4 * GIB, "67108864",

@@ -18,7 +18,7 @@ static void on_message(void *ctx, const pl_bus_msg *m)
     if (!frame)
         return; /* OOM: receivers resume from history */
     pl_gateway_deliver(f->node->gateway, PL_DELIVER_DURABLE, &m->key, NULL,
-                       frame);
+                       NULL, frame);
     pl_rbuf_unref(frame);
 }
 
@@ -33,8 +33,9 @@ static void on_event(void *ctx, const pl_bus_msg *m)
     }
     const pl_uuid *ex = pl_uuid_is_nil(&m->exclude_user) ? NULL
                                                          : &m->exclude_user;
+    const pl_uuid *only = pl_uuid_is_nil(&m->only_user) ? NULL : &m->only_user;
     pl_gateway_deliver(f->node->gateway, PL_DELIVER_DROPPABLE, &m->key, ex,
-                       frame);
+                       only, frame);
     pl_rbuf_unref(frame);
 }
 
@@ -48,7 +49,7 @@ static void on_presence(void *ctx, const pl_bus_msg *m)
         return;
     }
     pl_gateway_deliver(f->node->gateway, PL_DELIVER_PRESENCE, &m->key, NULL,
-                       frame);
+                       NULL, frame);
     pl_rbuf_unref(frame);
 }
 
@@ -56,7 +57,7 @@ static void on_membership(void *ctx, const pl_bus_msg *m)
 {
     pl_fanout *f = ctx;
     pl_gateway_deliver(f->node->gateway, PL_DELIVER_MEMBERSHIP, &m->key,
-                       NULL, m->payload);
+                       NULL, NULL, m->payload);
 }
 
 pl_status pl_fanout_start(pl_node *node, pl_fanout **out)

@@ -269,12 +269,62 @@ bool gw_index_is_member(gw_loop *gw, const pl_uuid *user, const pl_uuid *conv)
     return cv && pl_hmap_get(&cv->users, user) != NULL;
 }
 
+typedef struct count_job {
+    gw_loop *gw;
+    pl_uuid conv;
+    int64_t members;
+    pl_status st;
+} count_job;
+
+static void count_work(pl_worker *w, void *arg)
+{
+    count_job *j = arg;
+    j->st = pl_store_member_count(w->store, &j->conv, &j->members);
+}
+
+static void count_done(pl_loop *l, void *arg)
+{
+    count_job *j = arg;
+    gw_conv *cv = l ? pl_hmap_get(&j->gw->convs, &j->conv) : NULL;
+    if (cv) {
+        cv->members_pending = false;
+        if (j->st == PL_OK) {
+            cv->members = j->members;
+            cv->members_ms = pl_loop_now_ms(l);
+        }
+    }
+    free(j);
+}
+
+int64_t gw_conv_members(gw_loop *gw, const pl_uuid *conv)
+{
+    gw_conv *cv = pl_hmap_get(&gw->convs, conv);
+    if (!cv)
+        return -1;
+    int64_t now = pl_loop_now_ms(gw->loop);
+    if (!cv->members_pending &&
+        (cv->members_ms == 0 || now - cv->members_ms > 30000)) {
+        count_job *j = calloc(1, sizeof(*j));
+        if (j) {
+            j->gw = gw;
+            j->conv = *conv;
+            if (pl_workpool_submit(gw->node->store_pool, gw->loop, count_work,
+                                   count_done, j) == PL_OK)
+                cv->members_pending = true;
+            else
+                free(j);
+        }
+    }
+    return cv->members_ms ? cv->members : -1;
+}
+
 /* --- deliveries --------------------------------------------------------- */
 
 typedef struct delivery {
     int kind;
     pl_uuid conv;
-    pl_uuid exclude;
+    pl_uuid exclude; /* nil: nobody excluded */
+    pl_uuid only;    /* nil: every member */
     pl_rbuf *frame;
 } delivery;
 
@@ -283,6 +333,13 @@ static void deliver_frame(gw_loop *gw, delivery *d)
     gw_conv *cv = pl_hmap_get(&gw->convs, &d->conv);
     if (!cv)
         return;
+    if (!pl_uuid_is_nil(&d->only)) { /* one member's devices */
+        gw_user *u = pl_hmap_get(&cv->users, &d->only);
+        for (size_t j = 0; u && j < u->nconns; j++)
+            if (u->conns[j]->state == GW_WS_OPEN)
+                gw_conn_send_droppable(u->conns[j], pl_rbuf_ref(d->frame));
+        return;
+    }
     int64_t n = 0;
     /* collect first: a send may close a connection, and closing must not
      * reshape the maps we iterate */
@@ -376,7 +433,8 @@ static void on_delivery(pl_loop *l, void *arg)
 }
 
 void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
-                        const pl_uuid *exclude_user, pl_rbuf *frame)
+                        const pl_uuid *exclude_user, const pl_uuid *only_user,
+                        pl_rbuf *frame)
 {
     bool droppable = kind == PL_DELIVER_DROPPABLE || kind == PL_DELIVER_PRESENCE;
     bool may_wait = !droppable && tl_loop == NULL;
@@ -388,6 +446,8 @@ void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
                         .frame = pl_rbuf_ref(frame)};
         if (exclude_user)
             d->exclude = *exclude_user;
+        if (only_user)
+            d->only = *only_user;
         if (pl_loop_post(g->loops[i].loop, on_delivery, d, may_wait) != PL_OK) {
             if (droppable)
                 PL_METRIC_ADD(events_dropped_total, 1);
@@ -405,6 +465,7 @@ void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
 static void on_before_sleep(pl_loop *l, void *ctx)
 {
     gw_loop *gw = ctx;
+    gw_process_ready(gw);
     gw_flush_all(l, gw);
     gw_reap(gw);
 }

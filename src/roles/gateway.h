@@ -28,11 +28,14 @@ enum pl_delivery {
 /* Binds the listeners and starts the loop threads. */
 pl_status pl_gateway_start(pl_node *node, pl_gateway **out);
 /* Thread-safe. frame: the complete WebSocket frame (borrowed; the gateway
- * takes its own references). For PL_DELIVER_MEMBERSHIP, frame is the
+ * takes its own references). exclude_user / only_user (NULL: unused)
+ * narrow the recipients to all members but one, or to one member's own
+ * devices. For PL_DELIVER_MEMBERSHIP, frame is the
  * membership JSON payload. Durable deliveries may block (wait for inbox
  * room) when called from a non-loop thread. */
 void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
-                        const pl_uuid *exclude_user, pl_rbuf *frame);
+                        const pl_uuid *exclude_user, const pl_uuid *only_user,
+                        pl_rbuf *frame);
 /* Stops accepting, closes every WebSocket with 1001 and waits up to the
  * grace period for the output to drain. */
 void pl_gateway_drain(pl_gateway *g);

@@ -1,6 +1,7 @@
 /* gw_conn.c - connection I/O: reading, the bounded output queue, one
  * writev per connection per loop iteration, closing and reaping. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -298,14 +299,32 @@ void gw_conn_pause(gw_conn *c)
                        c->io.events & ~(uint32_t)(EPOLLIN | EPOLLRDHUP));
 }
 
+/* Bytes that arrived while reading was paused are processed from the
+ * before-sleep hook, never from inside resume: resume is called from
+ * request handlers, which run inside gw_http_process for this very
+ * connection, and a nested pass would parse the same buffer twice. */
 void gw_conn_resume(gw_conn *c)
 {
     c->reading_paused = false;
     if (c->state == GW_DEAD)
         return;
     pl_loop_io_mod(c->gw->loop, &c->io, c->io.events | EPOLLIN | EPOLLRDHUP);
-    if (c->in_len > 0)
-        process_input(c); /* bytes that arrived while paused */
+    if (c->in_len > 0 && !c->in_ready_list) {
+        c->in_ready_list = true;
+        c->next_ready = c->gw->ready_head;
+        c->gw->ready_head = c;
+    }
+}
+
+void gw_process_ready(gw_loop *gw)
+{
+    while (gw->ready_head) {
+        gw_conn *c = gw->ready_head;
+        gw->ready_head = c->next_ready;
+        c->in_ready_list = false;
+        if (c->state != GW_DEAD && !c->reading_paused && c->in_len > 0)
+            process_input(c);
+    }
 }
 
 /* --- closing and reaping -------------------------------------------------- */
@@ -329,11 +348,27 @@ void gw_conn_close(gw_conn *c)
     c->gw->dead_head = c;
 }
 
+/* Unlinks c from an intrusive list (rare: the lists are normally emptied
+ * before the reap runs). */
+static void unlink_from(gw_conn **head, gw_conn *c, size_t next_off)
+{
+    for (gw_conn **pp = head; *pp;
+         pp = (gw_conn **)((char *)*pp + next_off))
+        if (*pp == c) {
+            *pp = *(gw_conn **)((char *)c + next_off);
+            return;
+        }
+}
+
 void gw_reap(gw_loop *gw)
 {
     while (gw->dead_head) {
         gw_conn *c = gw->dead_head;
         gw->dead_head = c->next_dead;
+        if (c->in_ready_list)
+            unlink_from(&gw->ready_head, c, offsetof(gw_conn, next_ready));
+        if (c->in_flush_list)
+            unlink_from(&gw->flush_head, c, offsetof(gw_conn, next_flush));
         pl_uuid k = pl_hmap_key_u64(c->id);
         pl_hmap_del(&gw->conns, &k);
         if (c->user) {

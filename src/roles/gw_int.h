@@ -62,6 +62,8 @@ struct gw_conn {
     gw_outq out;
     bool in_flush_list;
     gw_conn *next_flush;
+    bool in_ready_list; /* buffered input to process after a resume */
+    gw_conn *next_ready;
     gw_conn *next_dead;
     bool close_after_flush;
     bool keep_alive;
@@ -102,7 +104,10 @@ struct gw_user {
 /* The local online members of one conversation. */
 typedef struct gw_conv {
     pl_uuid id;
-    pl_hmap users; /* user id -> gw_user */
+    pl_hmap users;      /* user id -> gw_user */
+    int64_t members;    /* member count (all members, not just online) */
+    int64_t members_ms; /* when it was read; 0: never */
+    bool members_pending;
 } gw_conv;
 
 struct gw_loop {
@@ -114,6 +119,7 @@ struct gw_loop {
     pl_hmap conns; /* id -> gw_conn */
     uint64_t next_id;
     gw_conn *flush_head;
+    gw_conn *ready_head;
     gw_conn *dead_head;
     pl_hmap users; /* user id -> gw_user */
     pl_hmap convs; /* conversation id -> gw_conv */
@@ -140,6 +146,9 @@ pl_status gw_index_add_conn(gw_loop *gw, gw_conn *c, const pl_uuid *convs,
                             size_t n);
 void gw_index_remove_conn(gw_loop *gw, gw_conn *c);
 bool gw_index_is_member(gw_loop *gw, const pl_uuid *user, const pl_uuid *conv);
+/* The conversation's member count as last read (refreshed in the
+ * background when older than 30 s); -1 if not known yet. */
+int64_t gw_conv_members(gw_loop *gw, const pl_uuid *conv);
 gw_conn *gw_conn_find(gw_loop *gw, uint64_t id);
 pl_gateway *gw_gateway(gw_loop *gw);
 
@@ -159,6 +168,7 @@ void gw_conn_close(gw_conn *c);
 void gw_conn_pause(gw_conn *c);
 void gw_conn_resume(gw_conn *c);
 void gw_flush_all(pl_loop *l, void *gw);
+void gw_process_ready(gw_loop *gw); /* input buffered while paused */
 void gw_reap(gw_loop *gw);
 void gw_conn_tick(gw_loop *gw); /* timeouts */
 

@@ -276,14 +276,14 @@ static bool parse_id(gw_conn *c, pl_str s, pl_uuid *out)
 static void route_users(gw_conn *c, const gw_request *r, const path *p)
 {
     pl_uuid id;
-    if (p->n == 2 && method_is(r, "GET"))
-        rest_user_find(c, r);
-    else if (p->n == 3 && method_is(r, "GET") && parse_id(c, p->seg[2], &id))
-        rest_user_get(c, r, &id);
-    else if (p->n == 2 || p->n == 3)
-        gw_http_respond_error(c, 405, "method_not_allowed", "use GET");
-    else
+    if (p->n != 2 && p->n != 3)
         gw_http_respond_error(c, 404, "not_found", "no such endpoint");
+    else if (!method_is(r, "GET"))
+        gw_http_respond_error(c, 405, "method_not_allowed", "use GET");
+    else if (p->n == 2)
+        rest_user_find(c, r);
+    else if (parse_id(c, p->seg[2], &id)) /* answers 400 itself if not */
+        rest_user_get(c, r, &id);
 }
 
 static void route_conv_sub(gw_conn *c, const gw_request *r, const path *p,

@@ -320,6 +320,8 @@ static void on_typing(gw_conn *c, json_t *o)
     }
     if (typing_throttled(c, &conv))
         return; /* throttled: at most one typing event per 3 s */
+    if (gw_conv_members(c->gw, &conv) > c->gw->node->cfg.typing_max_members)
+        return; /* large group: typing is not broadcast (documented) */
     char cid[PL_UUID_STRLEN + 1], uid[PL_UUID_STRLEN + 1];
     json_t *ev = json_pack("{s:s,s:s,s:s}", "type", "typing", "conversation_id",
                            pl_uuid_fmt(&conv, cid), "user_id",

@@ -14,6 +14,13 @@
 #include "../core/timeutil.h"
 
 #define SEQ_CACHE_MAX 1000000 /* conversations whose next seq we remember */
+#define SIZE_CACHE_MAX 100000 /* conversations whose member count we keep */
+#define SIZE_TTL_MS 10000     /* a member count this old is read again */
+
+typedef struct size_entry {
+    int64_t members;
+    int64_t at_ms;
+} size_entry;
 
 typedef struct seq_entry {
     int64_t last_seq;
@@ -25,6 +32,7 @@ struct pl_messaging {
     pthread_t thread;
     pl_store_conn *store;
     pl_hmap seqs; /* conversation -> seq_entry: the sequencers */
+    pl_hmap sizes; /* conversation -> size_entry (read receipt policy) */
     size_t batch_max;
     /* per-batch scratch, sized batch_max */
     pl_qitem *items;
@@ -193,6 +201,33 @@ static bool prepare_send(pl_messaging *m, pl_msg_req **reqs, int idx,
     return true;
 }
 
+/* The conversation's member count, cached for SIZE_TTL_MS: the read
+ * receipt policy may lag a membership change by that much. */
+static int64_t conv_size(pl_messaging *m, const pl_uuid *conv, int64_t now)
+{
+    size_entry *e = pl_hmap_get(&m->sizes, conv);
+    if (e && now - e->at_ms < SIZE_TTL_MS)
+        return e->members;
+    int64_t n = 0;
+    if (pl_store_member_count(m->store, conv, &n) != PL_OK)
+        return e ? e->members : 0;
+    if (!e) {
+        if (m->sizes.len >= SIZE_CACHE_MAX) {
+            for (size_t i = 0; i < m->sizes.cap; i++)
+                free(m->sizes.slots[i].val);
+            pl_hmap_free(&m->sizes);
+        }
+        e = malloc(sizeof(*e));
+        if (!e || pl_hmap_put(&m->sizes, conv, e) != PL_OK) {
+            free(e);
+            return n;
+        }
+    }
+    e->members = n;
+    e->at_ms = now;
+    return n;
+}
+
 /* Prepares a READ: clamps to the last seq, keeps offsets forward-only. */
 static void prepare_read(pl_messaging *m, pl_msg_req *r, size_t *no)
 {
@@ -206,6 +241,8 @@ static void prepare_read(pl_messaging *m, pl_msg_req *r, size_t *no)
     if (r->st != PL_OK)
         return;
     r->read_seq = seq > cur ? seq : cur;
+    r->read_private = conv_size(m, &r->conv_id, pl_now_ms()) >
+                      m->node->cfg.read_receipts_max_members;
     if (seq > cur)
         m->offs[(*no)++] = (pl_read_offset){r->conv_id, r->user_id, seq};
     else
@@ -264,7 +301,7 @@ static void fail_batch(pl_messaging *m, pl_msg_req **reqs, size_t n,
 }
 
 static void publish_json(pl_messaging *m, const char *topic,
-                         const pl_uuid *key, const pl_uuid *exclude,
+                         const pl_uuid *key, const pl_uuid *only,
                          char *json, size_t len)
 {
     if (!json)
@@ -274,8 +311,8 @@ static void publish_json(pl_messaging *m, const char *topic,
     if (!payload)
         return;
     pl_bus_msg bm = {.topic = topic, .key = *key, .payload = payload};
-    if (exclude)
-        bm.exclude_user = *exclude;
+    if (only)
+        bm.only_user = *only;
     pl_bus_publish(m->node->bus, &bm);
     pl_rbuf_unref(payload);
 }
@@ -289,7 +326,8 @@ static void publish_read(pl_messaging *m, const pl_msg_req *r)
                           (json_int_t)r->read_seq);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    publish_json(m, PL_TOPIC_EVENTS, &r->conv_id, NULL, s, s ? strlen(s) : 0);
+    publish_json(m, PL_TOPIC_EVENTS, &r->conv_id,
+                 r->read_private ? &r->user_id : NULL, s, s ? strlen(s) : 0);
 }
 
 static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
@@ -376,6 +414,7 @@ pl_status pl_messaging_start(pl_node *node, pl_messaging **out)
     m->offs = calloc(m->batch_max * 2, sizeof(*m->offs));
     m->msgs_reqs = calloc(m->batch_max, sizeof(pl_msg_req *));
     pl_hmap_init(&m->seqs);
+    pl_hmap_init(&m->sizes);
     pl_hmap_init(&m->dedupe);
     pl_status st = PL_ERR_NOMEM;
     if (!m->items || !m->msgs || !m->offs || !m->msgs_reqs)
@@ -418,6 +457,9 @@ void pl_messaging_stop(pl_messaging *m)
     for (size_t i = 0; i < m->seqs.cap; i++)
         free(m->seqs.slots[i].val);
     pl_hmap_free(&m->seqs);
+    for (size_t i = 0; i < m->sizes.cap; i++)
+        free(m->sizes.slots[i].val);
+    pl_hmap_free(&m->sizes);
     pl_hmap_free(&m->dedupe);
     free(m->items);
     free(m->msgs);

@@ -41,6 +41,9 @@ struct pl_msg_req {
     bool duplicate;   /* SEND: answered from the earlier copy */
     pl_msg msg;       /* SEND: the stored message (content owned) */
     int64_t read_seq; /* READ: the offset after the update */
+    bool read_private; /* READ: the conversation is above
+                          read-receipts-max-members: the event goes to the
+                          reader's own devices only */
     /* completion */
     pl_msg_done_fn done;
     void *ctx;        /* the submitter's */

@@ -1,0 +1,58 @@
+"""Event policies for large conversations: read receipts go to the other
+members only up to read-receipts-max-members (above it, to the reader's own
+devices); typing is dropped above typing-max-members."""
+import time
+
+from parley_client import Parley
+
+
+def test_read_receipts_private_above_limit(server_factory):
+    srv = server_factory.start(["--read-receipts-max-members", "2"])
+    p = Parley(srv)
+    try:
+        a, b, c = p.new_users(3, "rr")
+        big = a.group("big", [b, c])["conversation_id"]       # 3 members > 2
+        small = a.direct(b)["conversation_id"]                # 2 members
+        wa, wa2, wb = p.ws(a), p.ws(a), p.ws(b)
+        for cid in (big, small):
+            b.send_ok(cid, "hi")
+        wa.send_json({"type": "read", "conversation_id": big, "seq": 1})
+        own = wa2.recv_type("read", pred=lambda o: o["conversation_id"] == big)
+        assert own["user_id"] == a.user_id and own["seq"] == 1
+        wa.send_json({"type": "read", "conversation_id": small, "seq": 1})
+        got = wb.recv_type("read")  # the small one reaches b ...
+        assert got["conversation_id"] == small
+        wb.ping_pong()
+        # ... the big one never did
+        assert [o for o in wb.take_all("read") if o["conversation_id"] == big] == []
+    finally:
+        p.close()
+
+
+def test_read_receipts_shared_below_limit(mp):
+    a, b = mp.new_users(2, "rrs")
+    cid = a.group("g", [b])["conversation_id"]
+    wb = mp.ws(b)
+    b.send_ok(cid, "x")
+    wa = mp.ws(a)
+    wa.send_json({"type": "read", "conversation_id": cid, "seq": 1})
+    assert wb.recv_type("read")["user_id"] == a.user_id
+
+
+def test_typing_dropped_above_limit(server_factory):
+    srv = server_factory.start(["--typing-max-members", "2"])
+    p = Parley(srv)
+    try:
+        a, b, c = p.new_users(3, "ty")
+        cid = a.group("big", [b, c])["conversation_id"]
+        wa, wb = p.ws(a), p.ws(b)
+        wa.send_json({"type": "typing", "conversation_id": cid})  # size not known yet
+        wb.ping_pong()
+        time.sleep(3.2)  # past the per-conversation throttle; size now known
+        wa.send_json({"type": "typing", "conversation_id": cid})
+        wa.ping_pong()
+        time.sleep(0.3)
+        wb.ping_pong()
+        assert len(wb.take_all("typing")) <= 1
+    finally:
+        p.close()
