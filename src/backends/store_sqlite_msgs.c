@@ -210,7 +210,7 @@ pl_status pl_sq_msg_by_client_id(pl_store_conn *conn, const pl_uuid *conv,
                                  const char *client_msg_id, pl_msg *out)
 {
     pl_sq_conn *c = PL_SQ(conn);
-    int64_t crow, srow, rowid;
+    int64_t crow, srow, rowid = 0;
     pl_status rc = pl_sq_rowid(c, SQ_T_CONVS, conv, &crow);
 
     if (rc == PL_OK)

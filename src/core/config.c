@@ -90,7 +90,7 @@ static const opt opts[] = {
     INT("heartbeat-ms", heartbeat_ms, 100, 3600000, "30000",
         "heartbeat interval; idle WebSockets are closed after twice this"),
     INT("header-timeout-ms", header_timeout_ms, 100, 3600000, "10000",
-        "time allowed to send a complete HTTP request head"),
+        "time allowed to send a complete HTTP request (head and body)"),
     INT("max-connections", max_connections, 1, 10000000, "19000",
         "most concurrent client connections"),
     INT("token-ttl", token_ttl_s, 1, 10 * 366 * 86400LL, "86400",
