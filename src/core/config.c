@@ -106,6 +106,9 @@ static const opt opts[] = {
         "256",
         "read receipts go to the other members of conversations up to this "
         "size; above it only to the reader's own devices"),
+    INT("presence-grace-ms", presence_grace_ms, 0, 600000, "3000",
+        "a user is announced offline only after this long without a "
+        "connection (reconnects within it produce no presence events)"),
     INT("typing-max-members", typing_max_members, 0, 10000000, "1000",
         "typing events are dropped in conversations above this size"),
     INT("argon-opslimit", argon_opslimit, 1, 4294967295LL, "2",

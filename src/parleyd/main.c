@@ -19,6 +19,7 @@
 #include "roles/gateway.h"
 #include "roles/messaging.h"
 #include "roles/node.h"
+#include "roles/presence_role.h"
 
 #define POOL_QUEUE 4096
 
@@ -54,6 +55,8 @@ static pl_status start_roles(pl_node *n)
         st = pl_workpool_start("hash", n->cfg.hash_threads, 256, n->store,
                                &n->hash_pool);
     if (st == PL_OK)
+        st = pl_presence_role_start(n);
+    if (st == PL_OK)
         st = pl_messaging_start(n, &n->messaging);
     if (st == PL_OK)
         st = pl_fanout_start(n, &n->fanout);
@@ -72,7 +75,9 @@ static void stop_all(pl_node *n)
     pl_messaging_stop(n->messaging); /* finishes accepted work first */
     pl_workpool_stop(n->hash_pool);
     pl_workpool_stop(n->store_pool);
+    pl_presence_role_stop(n); /* pending offline announcements go out */
     pl_gateway_stop(n->gateway);
+    n->gateway = NULL;
     pl_fanout_stop(n->fanout);
     pl_presence_close(n->presence);
     pl_bus_close(n->bus);

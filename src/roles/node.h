@@ -29,6 +29,7 @@ typedef struct pl_node {
     struct pl_messaging *messaging;
     struct pl_gateway *gateway;
     struct pl_fanout *fanout;
+    struct pl_presence_role *presence_role;
     atomic_int state;
 } pl_node;
 

@@ -2,10 +2,30 @@
 #include "presence_role.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../core/hmap.h"
 #include "../core/log.h"
 #include "../core/timeutil.h"
+
+#define TICK_MS 100
+
+typedef struct pending {
+    int64_t due_ms;    /* announce offline at this time */
+    int64_t seen_ms;   /* last_seen_at to announce */
+} pending;
+
+struct pl_presence_role {
+    pl_node *node;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pl_hmap pending; /* user -> pending offline announcement */
+    bool stopping;
+    pthread_t thread;
+};
 
 json_t *pl_presence_json(const pl_uuid *user, bool online,
                          int64_t last_seen_ms)
@@ -43,7 +63,19 @@ static void publish(pl_node *node, const pl_uuid *user, bool online,
 void pl_presence_role_online(pl_node *node, const pl_uuid *user)
 {
     bool changed = false;
-    if (pl_presence_connect(node->presence, user, &changed) == PL_OK && changed)
+    if (pl_presence_connect(node->presence, user, &changed) != PL_OK ||
+        !changed)
+        return;
+    struct pl_presence_role *pr = node->presence_role;
+    bool was_pending = false;
+    if (pr) {
+        pthread_mutex_lock(&pr->mu);
+        pending *p = pl_hmap_del(&pr->pending, user);
+        pthread_mutex_unlock(&pr->mu);
+        was_pending = p != NULL;
+        free(p);
+    }
+    if (!was_pending) /* else subscribers never saw it go offline */
         publish(node, user, true, 0);
 }
 
@@ -51,7 +83,101 @@ void pl_presence_role_offline(pl_node *node, const pl_uuid *user)
 {
     bool changed = false;
     int64_t now = pl_now_ms();
-    if (pl_presence_disconnect(node->presence, user, now, &changed) == PL_OK &&
-        changed)
+    if (pl_presence_disconnect(node->presence, user, now, &changed) != PL_OK ||
+        !changed)
+        return;
+    struct pl_presence_role *pr = node->presence_role;
+    pending *p = pr && !pr->stopping ? malloc(sizeof(*p)) : NULL;
+    if (!p) { /* no grace (stopping, or out of memory): announce now */
         publish(node, user, false, now);
+        return;
+    }
+    *p = (pending){now + node->cfg.presence_grace_ms, now};
+    pthread_mutex_lock(&pr->mu);
+    free(pl_hmap_del(&pr->pending, user));
+    if (pl_hmap_put(&pr->pending, user, p) != PL_OK)
+        free(p);
+    pthread_mutex_unlock(&pr->mu);
+}
+
+/* Takes the announcements that are due out of the map (under the lock),
+ * then publishes them (outside it). */
+static void announce_due(struct pl_presence_role *pr, bool all)
+{
+    size_t n = 0, cap = 64;
+    pl_uuid *users = malloc(cap * sizeof(*users));
+    int64_t *seen = malloc(cap * sizeof(*seen));
+    int64_t now = pl_now_ms();
+    pthread_mutex_lock(&pr->mu);
+    for (size_t i = 0; users && seen && i < pr->pending.cap && n < cap; i++) {
+        pending *p = pr->pending.slots[i].val;
+        if (!p || (!all && p->due_ms > now))
+            continue;
+        users[n] = pr->pending.slots[i].key;
+        seen[n++] = p->seen_ms;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(pl_hmap_del(&pr->pending, &users[i]));
+    pthread_mutex_unlock(&pr->mu);
+    for (size_t i = 0; i < n; i++)
+        publish(pr->node, &users[i], false, seen[i]);
+    free(users);
+    free(seen);
+}
+
+static void *presence_main(void *arg)
+{
+    struct pl_presence_role *pr = arg;
+    pthread_mutex_lock(&pr->mu);
+    while (!pr->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pr->cv, &pr->mu, &ts);
+        pthread_mutex_unlock(&pr->mu);
+        announce_due(pr, false);
+        pthread_mutex_lock(&pr->mu);
+    }
+    pthread_mutex_unlock(&pr->mu);
+    return NULL;
+}
+
+pl_status pl_presence_role_start(pl_node *node)
+{
+    struct pl_presence_role *pr = calloc(1, sizeof(*pr));
+    if (!pr)
+        return PL_ERR_NOMEM;
+    pr->node = node;
+    pthread_mutex_init(&pr->mu, NULL);
+    pthread_cond_init(&pr->cv, NULL);
+    pl_hmap_init(&pr->pending);
+    if (pthread_create(&pr->thread, NULL, presence_main, pr) != 0) {
+        free(pr);
+        return PL_ERR;
+    }
+    node->presence_role = pr;
+    return PL_OK;
+}
+
+void pl_presence_role_stop(pl_node *node)
+{
+    struct pl_presence_role *pr = node->presence_role;
+    if (!pr)
+        return;
+    pthread_mutex_lock(&pr->mu);
+    pr->stopping = true;
+    pthread_cond_signal(&pr->cv);
+    pthread_mutex_unlock(&pr->mu);
+    pthread_join(pr->thread, NULL);
+    while (pr->pending.len > 0)
+        announce_due(pr, true); /* what is pending goes out now */
+    node->presence_role = NULL;
+    pl_hmap_free(&pr->pending);
+    pthread_mutex_destroy(&pr->mu);
+    pthread_cond_destroy(&pr->cv);
+    free(pr);
 }

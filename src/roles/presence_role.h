@@ -7,6 +7,12 @@
 
 #include "node.h"
 
+/* Starts the role: a small thread that publishes delayed offline events.
+ * A user whose last connection closes is announced offline only after
+ * presence-grace-ms without a new connection: a flapping client (reconnect
+ * within the grace) produces no events at all. */
+pl_status pl_presence_role_start(pl_node *node);
+void pl_presence_role_stop(pl_node *node);
 void pl_presence_role_online(pl_node *node, const pl_uuid *user);
 void pl_presence_role_offline(pl_node *node, const pl_uuid *user);
 /* Builds the `presence` frame JSON object for a user (new reference). */

@@ -61,3 +61,27 @@ def test_user_online_via_rest(mp):
     body = expect(a.user(b.user_id), 200)
     assert body["status"] == "online"
     wb.close()
+
+
+def test_flapping_is_coalesced(server_factory):
+    from parley_client import Parley
+    srv = server_factory.start(["--presence-grace-ms", "1500"])
+    p = Parley(srv)
+    try:
+        a, b = p.new_users(2, "flap")
+        wa = p.ws(a)
+        wa.send_json({"type": "presence_subscribe", "user_ids": [b.user_id]})
+        assert wa.recv_type("presence")["status"] == "offline"
+        wb = p.ws(b)
+        assert wa.recv_type("presence")["status"] == "online"
+        for _ in range(5):  # reconnects well within the grace period
+            wb.close()
+            wb = p.ws(b)
+        time.sleep(2.0)
+        wa.ping_pong()
+        assert wa.take_all("presence") == []  # no offline/online flapping
+        wb.close()
+        off = wa.recv_type("presence", timeout=10)
+        assert off["status"] == "offline" and off["last_seen_at"]
+    finally:
+        p.close()
