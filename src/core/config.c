@@ -109,6 +109,10 @@ static const opt opts[] = {
     INT("presence-grace-ms", presence_grace_ms, 0, 600000, "3000",
         "a user is announced offline only after this long without a "
         "connection (reconnects within it produce no presence events)"),
+    INT("presence-list-max-members", presence_list_max_members, 0, 100000,
+        "1000",
+        "GET /v1/conversations/{id}/presence lists online member ids for "
+        "conversations up to this size (above: the count only)"),
     INT("typing-max-members", typing_max_members, 0, 10000000, "1000",
         "typing events are dropped in conversations above this size"),
     INT("argon-opslimit", argon_opslimit, 1, 4294967295LL, "2",

@@ -39,6 +39,7 @@ typedef struct pl_config {
     int64_t read_receipts_max_members; /* above: reads to own devices only */
     int64_t typing_max_members;        /* above: typing is dropped */
     int64_t presence_grace_ms;         /* offline announced after this */
+    int64_t presence_list_max_members; /* above: online count only */
     int64_t argon_opslimit;  /* libsodium crypto_pwhash opslimit */
     int64_t argon_memlimit;  /* bytes */
     int64_t shutdown_grace_ms;

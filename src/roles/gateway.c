@@ -35,6 +35,8 @@ struct pl_gateway {
 static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
 
 pl_gateway *gw_gateway(gw_loop *gw) { return gw->g; }
+int gw_loop_count(pl_gateway *g) { return g->nloops; }
+pl_loop *gw_loop_at(pl_gateway *g, int i) { return g->loops[i].loop; }
 
 /* --- listeners ---------------------------------------------------------- */
 

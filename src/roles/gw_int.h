@@ -151,6 +151,8 @@ bool gw_index_is_member(gw_loop *gw, const pl_uuid *user, const pl_uuid *conv);
 int64_t gw_conv_members(gw_loop *gw, const pl_uuid *conv);
 gw_conn *gw_conn_find(gw_loop *gw, uint64_t id);
 pl_gateway *gw_gateway(gw_loop *gw);
+int gw_loop_count(pl_gateway *g);
+pl_loop *gw_loop_at(pl_gateway *g, int i);
 
 /* gw_conn.c */
 void gw_conn_accept(gw_loop *gw, int fd, const char *peer);

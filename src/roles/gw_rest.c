@@ -32,7 +32,7 @@ static void job_free(rest_job *j)
     free(j);
 }
 
-static void job_work(pl_worker *w, void *arg)
+void rest_job_run(pl_worker *w, void *arg)
 {
     rest_job *j = arg;
     j->work(w, j);
@@ -57,7 +57,7 @@ void rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j)
         return;
     }
     gw_conn_pause(c);
-    if (pl_workpool_submit(pool, c->gw->loop, job_work, job_done, j) != PL_OK) {
+    if (pl_workpool_submit(pool, c->gw->loop, rest_job_run, job_done, j) != PL_OK) {
         job_free(j);
         gw_http_respond_error(c, 503, "overloaded", "server busy, retry later");
         gw_conn_resume(c);
@@ -306,6 +306,8 @@ static void route_conv_sub(gw_conn *c, const gw_request *r, const path *p,
         rest_message_post(c, r, conv);
     else if (p->n == 4 && seg_is(p, 3, "read") && post)
         rest_read_post(c, r, conv);
+    else if (p->n == 4 && seg_is(p, 3, "presence") && get)
+        rest_conv_presence(c, r, conv);
     else
         gw_http_respond_error(c, 405, "method_not_allowed",
                               "method not allowed here");
@@ -315,7 +317,7 @@ static bool conv_path_known(const path *p)
 {
     return p->n == 3 ||
            (p->n == 4 && (seg_is(p, 3, "members") || seg_is(p, 3, "messages") ||
-                          seg_is(p, 3, "read"))) ||
+                          seg_is(p, 3, "read") || seg_is(p, 3, "presence"))) ||
            (p->n == 5 && seg_is(p, 3, "members"));
 }
 

@@ -24,6 +24,7 @@ struct rest_job {
     size_t limit;
     bool has_cursor;
     pl_uuid cursor;
+    int64_t count; /* a count a handler computes (e.g. members) */
     /* response */
     int status;
     json_t *out; /* owned */
@@ -31,6 +32,8 @@ struct rest_job {
 
 /* Route helpers (gw_rest.c). */
 rest_job *rest_job_new(gw_conn *c, rest_work_fn work);
+/* The pool-side half of a job: runs j->work (a pl_work_fn). */
+void rest_job_run(pl_worker *w, void *arg);
 /* Submits j to pool; on a full queue answers 503 and frees j. */
 void rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j);
 void rest_error(rest_job *j, int status, const char *code, const char *msg);
@@ -66,6 +69,7 @@ void rest_messages_list(gw_conn *c, const gw_request *r,
                         const pl_uuid *conv);
 void rest_message_post(gw_conn *c, const gw_request *r, const pl_uuid *conv);
 void rest_read_post(gw_conn *c, const gw_request *r, const pl_uuid *conv);
+void rest_conv_presence(gw_conn *c, const gw_request *r, const pl_uuid *conv);
 
 /* Parses an integer query parameter in [min, max]; def if absent.
  * Returns false (and answers 400) if malformed or out of range. */

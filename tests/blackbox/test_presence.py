@@ -85,3 +85,36 @@ def test_flapping_is_coalesced(server_factory):
         assert off["status"] == "offline" and off["last_seen_at"]
     finally:
         p.close()
+
+
+def test_conversation_presence_counts_online_members(mp):
+    a, b, c, d = mp.new_users(4, "cpres")
+    cid = a.group("cp", [b, c])["conversation_id"]
+    body = expect(a.get("/v1/conversations/%s/presence" % cid), 200)
+    assert body == {"conversation_id": cid, "member_count": 3, "online_count": 0,
+                    "online_user_ids": []}
+    wb1, wb2 = mp.ws(b), mp.ws(b)  # two devices count once
+    wa = mp.ws(a)
+    body = expect(c.get("/v1/conversations/%s/presence" % cid), 200)
+    assert body["online_count"] == 2
+    assert sorted(body["online_user_ids"]) == sorted([a.user_id, b.user_id])
+    expect(d.get("/v1/conversations/%s/presence" % cid), 403, "not_a_member")
+    expect(d.get("/v1/conversations/%s/presence" % str(uuid.uuid4())), 404, "not_found")
+    wb1.close()
+    wb2.close()
+    wa.close()
+
+
+def test_conversation_presence_ids_only_up_to_limit(server_factory):
+    from parley_client import Parley
+    srv = server_factory.start(["--presence-list-max-members", "2"])
+    p = Parley(srv)
+    try:
+        a, b, c = p.new_users(3, "cpl")
+        cid = a.group("cpl", [b, c])["conversation_id"]
+        wb = p.ws(b)
+        body = expect(a.get("/v1/conversations/%s/presence" % cid), 200)
+        assert body["online_count"] == 1 and "online_user_ids" not in body
+        wb.close()
+    finally:
+        p.close()
