@@ -43,6 +43,7 @@ typedef struct pl_bus_msg {
     pl_uuid key;
     pl_uuid exclude_user; /* nil: none; else do not deliver to this user */
     pl_uuid only_user;    /* nil: every member; else only this user */
+    uint64_t coalesce;    /* 0, or a key: latest wins in output queues */
     pl_rbuf *payload;     /* borrowed */
 } pl_bus_msg;
 

@@ -17,6 +17,7 @@ pl_rbuf *pl_rbuf_new(size_t len)
         return NULL;
     atomic_init(&b->refs, 1);
     b->len = (uint32_t)len;
+    b->coalesce = 0;
     return b;
 }
 

@@ -17,6 +17,8 @@
 typedef struct pl_rbuf {
     atomic_uint refs;
     uint32_t len;
+    uint64_t coalesce; /* 0, or a key: a queued frame with the same key is
+                          superseded by this one (latest wins) */
     uint8_t data[];
 } pl_rbuf;
 

@@ -31,6 +31,7 @@ static void on_event(void *ctx, const pl_bus_msg *m)
         PL_METRIC_ADD(events_dropped_total, 1);
         return;
     }
+    frame->coalesce = m->coalesce;
     const pl_uuid *ex = pl_uuid_is_nil(&m->exclude_user) ? NULL
                                                          : &m->exclude_user;
     const pl_uuid *only = pl_uuid_is_nil(&m->only_user) ? NULL : &m->only_user;

@@ -135,8 +135,29 @@ pl_status gw_conn_send(gw_conn *c, pl_rbuf *b)
     return PL_OK;
 }
 
+/* Latest wins: an unstarted queued frame with b's coalesce key is
+ * replaced by an empty frame (b goes to the tail, keeping its order after
+ * what was queued before it). Looks at the last 256 entries only. */
+static void supersede(gw_outq *q, uint64_t key)
+{
+    static pl_rbuf empty = {.len = 0};
+    size_t first = q->off > 0 ? 1 : 0, scanned = 0;
+    for (size_t i = q->len; i > first && scanned < 256; i--, scanned++) {
+        pl_rbuf **slot = &q->bufs[(q->head + i - 1) % q->cap];
+        if ((*slot)->coalesce != key)
+            continue;
+        q->bytes -= (*slot)->len;
+        pl_rbuf_unref(*slot);
+        atomic_store(&empty.refs, 1u << 30); /* static: never freed */
+        *slot = &empty;
+        return;
+    }
+}
+
 void gw_conn_send_droppable(gw_conn *c, pl_rbuf *b)
 {
+    if (b->coalesce && c->out.len > 0)
+        supersede(&c->out, b->coalesce);
     if (c->out.bytes > (size_t)c->gw->node->cfg.outbound_limit / 2) {
         PL_METRIC_ADD(events_dropped_total, 1);
         pl_rbuf_unref(b);
@@ -163,7 +184,7 @@ static pl_status flush_conn(gw_conn *c)
         if (w < 0)
             return errno == EAGAIN || errno == EINTR ? PL_AGAIN : PL_ERR_IO;
         size_t left = (size_t)w;
-        while (left > 0) {
+        while (q->len > 0) { /* also pops superseded (empty) frames */
             pl_rbuf *b = q->bufs[q->head];
             size_t rest = b->len - q->off;
             if (left < rest) {

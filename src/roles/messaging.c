@@ -302,7 +302,7 @@ static void fail_batch(pl_messaging *m, pl_msg_req **reqs, size_t n,
 
 static void publish_json(pl_messaging *m, const char *topic,
                          const pl_uuid *key, const pl_uuid *only,
-                         char *json, size_t len)
+                         uint64_t coalesce, char *json, size_t len)
 {
     if (!json)
         return;
@@ -310,7 +310,8 @@ static void publish_json(pl_messaging *m, const char *topic,
     free(json);
     if (!payload)
         return;
-    pl_bus_msg bm = {.topic = topic, .key = *key, .payload = payload};
+    pl_bus_msg bm = {.topic = topic, .key = *key, .payload = payload,
+                     .coalesce = coalesce};
     if (only)
         bm.only_user = *only;
     pl_bus_publish(m->node->bus, &bm);
@@ -326,8 +327,13 @@ static void publish_read(pl_messaging *m, const pl_msg_req *r)
                           (json_int_t)r->read_seq);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
+    /* latest wins: a newer read of the same user in the same conversation
+     * replaces one still queued to a slow connection */
+    uint64_t key = (pl_uuid_hash(&r->conv_id) * 31 + pl_uuid_hash(&r->user_id))
+                   | 1;
     publish_json(m, PL_TOPIC_EVENTS, &r->conv_id,
-                 r->read_private ? &r->user_id : NULL, s, s ? strlen(s) : 0);
+                 r->read_private ? &r->user_id : NULL, key, s,
+                 s ? strlen(s) : 0);
 }
 
 static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
@@ -340,7 +346,7 @@ static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
         if (fresh && r->kind == PL_REQ_SEND) {
             size_t len;
             char *s = pl_msg_to_json(&r->msg, true, &len);
-            publish_json(m, PL_TOPIC_MESSAGES, &r->conv_id, NULL, s, len);
+            publish_json(m, PL_TOPIC_MESSAGES, &r->conv_id, NULL, 0, s, len);
             PL_METRIC_ADD(messages_stored_total, 1);
         } else if (fresh && r->kind == PL_REQ_READ && r->seq >= 0) {
             publish_read(m, r);

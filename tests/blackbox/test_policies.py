@@ -56,3 +56,38 @@ def test_typing_dropped_above_limit(server_factory):
         assert len(wb.take_all("typing")) <= 1
     finally:
         p.close()
+
+
+def test_read_receipts_latest_wins_for_a_slow_reader(server_factory):
+    """Read receipts queued to a connection that is not reading are
+    coalesced per (user, conversation): the slow reader later gets fewer
+    `read` frames than were sent, and the newest offset among them."""
+    import json as _json
+    srv = server_factory.start(["--outbound-limit", "64m", "--sqlite-synchronous", "normal",
+                                "--heartbeat-ms", "600000"])
+    p = Parley(srv)
+    try:
+        a, b, c = p.new_users(3, "lw")
+        cid = a.group("lw", [b, c])["conversation_id"]
+        slow = p.raw_ws(b, rcvbuf=4096)  # does not read until the end
+        total = 400
+        for i in range(total):  # ~1.6 MB of messages back up in the server
+            a.send_ok(cid, "y" * 4000, "lw-%d" % i)
+        wc = p.ws(c)  # c reads up, one message at a time
+        for seq in range(1, total + 1):
+            wc.send_json({"type": "read", "conversation_id": cid, "seq": seq})
+        wc.ping_pong()
+        reads, messages = [], 0
+        while True:
+            o = slow.recv_json(timeout=20)
+            if o["type"] == "message":
+                messages += 1
+            elif o["type"] == "read" and o["user_id"] == c.user_id:
+                reads.append(o["seq"])
+                if o["seq"] == total:
+                    break
+        assert reads[-1] == total
+        assert len(reads) < total  # superseded ones never went out
+        assert reads == sorted(reads)
+    finally:
+        p.close()
