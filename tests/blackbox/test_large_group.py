@@ -103,3 +103,41 @@ def test_10k_group_1k_connected(server_factory):
     assert len(members) == MEMBERS and set(members) == set(ids)
     owner.close()
     late.close()
+
+
+def test_100k_member_group(server_factory):
+    """A 100,000-member group: bulk adds, sends (written once, whatever the
+    size), member paging, and the group in members' lists with the right
+    unread count."""
+    import random
+    n = 100_000
+    srv = server_factory.start(["--sqlite-synchronous", "normal"])
+    rows = make_users(srv, n, "huge")
+    owner = Api(srv.url, rows[0][2])
+    ids = [r[0] for r in rows]
+    cid = expect(owner.post("/v1/conversations", {"type": "group", "name": "huge",
+                                                  "member_ids": ids[1:1000]}), 201)["conversation_id"]
+    for i in range(1000, n, 1000):
+        expect(owner.post("/v1/conversations/%s/members" % cid, {"user_ids": ids[i:i + 1000]}), 200)
+    for i in range(5):
+        expect(owner.post("/v1/conversations/%s/messages" % cid,
+                          {"client_msg_id": "h%d" % i, "content": "to everyone %d" % i}), 201)
+    assert expect(owner.get("/v1/conversations/%s" % cid), 200)["member_count"] == n
+    seen, cursor = 0, None
+    while True:
+        q = "?limit=1000" + ("&cursor=" + cursor if cursor else "")
+        body = expect(owner.get("/v1/conversations/%s/members%s" % (cid, q)), 200)
+        seen += len(body["members"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == n
+    for uid, _, tok in random.Random(5).sample(rows[1:], 20):
+        member = Api(srv.url, tok)
+        entry = [c for c in expect(member.get("/v1/conversations"), 200)["conversations"]
+                 if c["conversation_id"] == cid]
+        assert entry and entry[0]["unread_count"] == 5 and entry[0]["member_count"] == n
+        member.close()
+    body = expect(owner.get("/v1/conversations/%s/presence" % cid), 200)
+    assert body["member_count"] == n and "online_user_ids" not in body
+    owner.close()
