@@ -135,34 +135,49 @@ pl_status gw_conn_send(gw_conn *c, pl_rbuf *b)
     return PL_OK;
 }
 
-/* Latest wins: an unstarted queued frame with b's coalesce key is
- * replaced by an empty frame (b goes to the tail, keeping its order after
- * what was queued before it). Looks at the last 256 entries only. */
-static void supersede(gw_outq *q, uint64_t key)
+/* Latest wins: finds an unstarted queued frame with this coalesce key
+ * (looking at the last 256 entries only). */
+static pl_rbuf **find_superseded(gw_outq *q, uint64_t key)
 {
-    static pl_rbuf empty = {.len = 0};
     size_t first = q->off > 0 ? 1 : 0, scanned = 0;
     for (size_t i = q->len; i > first && scanned < 256; i--, scanned++) {
         pl_rbuf **slot = &q->bufs[(q->head + i - 1) % q->cap];
-        if ((*slot)->coalesce != key)
-            continue;
-        q->bytes -= (*slot)->len;
-        pl_rbuf_unref(*slot);
-        atomic_store(&empty.refs, 1u << 30); /* static: never freed */
-        *slot = &empty;
-        return;
+        if ((*slot)->coalesce == key)
+            return slot;
     }
+    return NULL;
+}
+
+/* Puts nb (NULL: an empty frame) where the superseded frame was. */
+static void replace_slot(gw_outq *q, pl_rbuf **slot, pl_rbuf *nb)
+{
+    static pl_rbuf empty = {.len = 0};
+    q->bytes -= (*slot)->len;
+    pl_rbuf_unref(*slot);
+    if (!nb) {
+        atomic_store(&empty.refs, 1u << 30); /* static: never freed */
+        nb = &empty;
+    }
+    q->bytes += nb->len;
+    *slot = nb;
 }
 
 void gw_conn_send_droppable(gw_conn *c, pl_rbuf *b)
 {
-    if (b->coalesce && c->out.len > 0)
-        supersede(&c->out, b->coalesce);
-    if (c->out.bytes > (size_t)c->gw->node->cfg.outbound_limit / 2) {
+    pl_rbuf **old = b->coalesce ? find_superseded(&c->out, b->coalesce) : NULL;
+    bool backed_up =
+        c->out.bytes > (size_t)c->gw->node->cfg.outbound_limit / 2;
+    if (old && backed_up) { /* no growth: the newer takes the older's place */
+        replace_slot(&c->out, old, b);
+        return;
+    }
+    if (backed_up) {
         PL_METRIC_ADD(events_dropped_total, 1);
         pl_rbuf_unref(b);
         return;
     }
+    if (old) /* the newer goes to the tail, after what preceded it */
+        replace_slot(&c->out, old, NULL);
     gw_conn_send(c, b);
 }
 

@@ -95,8 +95,8 @@ static void snap_work(pl_worker *w, void *arg)
 {
     snap_job *j = arg;
     for (size_t i = 0; i < j->n; i++)
-        pl_presence_get(j->node->presence, &j->users[i], &j->online[i],
-                        &j->seen[i]);
+        pl_presence_role_get(j->node, &j->users[i], &j->online[i],
+                             &j->seen[i]);
 }
 
 static void snap_done(pl_loop *l, void *arg)

@@ -6,6 +6,7 @@
 #include "../core/timeutil.h"
 #include "auth.h"
 #include "gw_rest.h"
+#include "presence_role.h"
 
 pl_status gw_auth_token(gw_conn *c, const char *token, size_t len)
 {
@@ -185,7 +186,7 @@ static void user_answer(rest_job *j, pl_status st, const pl_user *u)
     }
     bool online = false;
     int64_t seen = 0;
-    pl_presence_get(j->node->presence, &u->id, &online, &seen);
+    pl_presence_role_get(j->node, &u->id, &online, &seen);
     char ts[PL_TIME_STRLEN + 1];
     j->out = user_json(u);
     json_object_set_new(j->out, "status",

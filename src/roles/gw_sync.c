@@ -3,7 +3,8 @@
  * {"type":"sync","conversation_id":C,"after_seq":N[,"limit":L]} answers
  * with ONE frame {"type":"synced","conversation_id":C,"after_seq":N,
  * "messages":[...],"has_more":B}: the stored messages with seq > N in seq
- * order (at most L, default and maximum 200). One frame per page keeps a
+ * order (at most L, default and maximum 200, and at most a quarter of
+ * outbound-limit bytes: then has_more is true). One frame per page keeps a
  * replay from interleaving with live `message` frames message by message:
  * the client merges the page into what it has by seq (PROTOCOL.md,
  * "Resuming"). Membership is checked like any history read. */
@@ -41,13 +42,23 @@ static void sync_work(pl_worker *w, void *arg)
                                     &j->msgs, &j->n, &j->more);
 }
 
-static json_t *sync_frame(const sync_job *j)
+/* A page never exceeds budget bytes of JSON (but holds at least one
+ * message): a page larger than the connection's outbound limit would get
+ * the client closed as a slow consumer, and a retry would loop. */
+static json_t *sync_frame(sync_job *j, size_t budget)
 {
     char cid[PL_UUID_STRLEN + 1];
     json_t *arr = json_array();
+    size_t used = 0;
     for (size_t i = 0; i < j->n; i++) {
         size_t len;
         char *s = pl_msg_to_json(&j->msgs[i], false, &len);
+        if (i > 0 && used + len > budget) {
+            free(s);
+            j->more = true; /* the rest comes with the next sync */
+            break;
+        }
+        used += len;
         json_array_append_new(arr, s ? json_loadb(s, len, 0, NULL) : json_null());
         free(s);
     }
@@ -62,7 +73,8 @@ static void sync_done(pl_loop *l, void *arg)
     gw_conn *c = l ? gw_conn_find(j->gw, j->conn_id) : NULL;
     if (c && c->state == GW_WS_OPEN) {
         if (j->st == PL_OK) {
-            gw_ws_send_json(c, sync_frame(j));
+            gw_ws_send_json(c, sync_frame(j, (size_t)c->gw->node->cfg
+                                                      .outbound_limit / 4));
         } else {
             const char *code;
             int status = gw_msg_error(j->st, &code);

@@ -100,6 +100,20 @@ void pl_presence_role_offline(pl_node *node, const pl_uuid *user)
     pthread_mutex_unlock(&pr->mu);
 }
 
+void pl_presence_role_get(pl_node *node, const pl_uuid *user, bool *online,
+                          int64_t *last_seen_ms)
+{
+    *online = false;
+    *last_seen_ms = 0;
+    pl_presence_get(node->presence, user, online, last_seen_ms);
+    struct pl_presence_role *pr = node->presence_role;
+    if (*online || !pr)
+        return;
+    pthread_mutex_lock(&pr->mu);
+    *online = pl_hmap_get(&pr->pending, user) != NULL;
+    pthread_mutex_unlock(&pr->mu);
+}
+
 /* Takes the announcements that are due out of the map (under the lock),
  * then publishes them (outside it). */
 static void announce_due(struct pl_presence_role *pr, bool all)

@@ -15,6 +15,11 @@ pl_status pl_presence_role_start(pl_node *node);
 void pl_presence_role_stop(pl_node *node);
 void pl_presence_role_online(pl_node *node, const pl_uuid *user);
 void pl_presence_role_offline(pl_node *node, const pl_uuid *user);
+/* The presence subscribers see: online also during the grace after the
+ * last session closed (their offline announcement has not gone out).
+ * May block (presence backend): worker threads only. */
+void pl_presence_role_get(pl_node *node, const pl_uuid *user, bool *online,
+                          int64_t *last_seen_ms);
 /* Builds the `presence` frame JSON object for a user (new reference). */
 struct json_t;
 struct json_t *pl_presence_json(const pl_uuid *user, bool online,

@@ -118,3 +118,24 @@ def test_conversation_presence_ids_only_up_to_limit(server_factory):
         wb.close()
     finally:
         p.close()
+
+
+def test_online_during_grace(server_factory):
+    """During the grace after the last session closed, the user still
+    reads as online (subscribers were not told otherwise yet)."""
+    from parley_client import Parley
+    srv = server_factory.start(["--presence-grace-ms", "3000"])
+    p = Parley(srv)
+    try:
+        a, b = p.new_users(2, "grace")
+        wb = p.ws(b)
+        wb.close()
+        assert expect(a.user(b.user_id), 200)["status"] == "online"
+        wa = p.ws(a)
+        wa.send_json({"type": "presence_subscribe", "user_ids": [b.user_id]})
+        assert wa.recv_type("presence")["status"] == "online"
+        wb = p.ws(b)  # back within the grace: nothing to announce
+        wa.ping_pong()
+        assert [o for o in wa.take_all("presence")] == []
+    finally:
+        p.close()

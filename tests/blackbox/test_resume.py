@@ -65,3 +65,25 @@ def test_sync_bad_input_and_non_member(mp, pair):
         wc.send_json(dict(bad, type="sync"))
         assert wc.recv_error()["code"] == "invalid_request"
     wc.ping_pong()
+
+
+def test_sync_page_is_bounded_by_bytes(mp, pair):
+    """200 messages of 4096 '"' (8 KiB each as JSON) do not fit one page:
+    the page stops early with has_more, and the connection stays open."""
+    a, b, cid = pair
+    for i in range(200):
+        a.send_ok(cid, '"' * 4096, "big-%d" % i)
+    wb = mp.ws(b)
+    after, got = 0, []
+    while True:
+        wb.send_json({"type": "sync", "conversation_id": cid, "after_seq": after})
+        page = wb.recv_type("synced", timeout=30)
+        seqs = [m["seq"] for m in page["messages"]]
+        assert seqs and seqs[0] == after + 1
+        got += seqs
+        after = seqs[-1]
+        if not page["has_more"]:
+            break
+        assert len(seqs) < 200
+    assert got == list(range(1, 201))
+    wb.ping_pong()
