@@ -37,6 +37,10 @@ unit: build
 blackbox: build
 	@PARLEY_BUILD_DIR=$(abspath $(BUILD)) tests/blackbox/run.sh
 
+bench: build
+	@scripts/deps.sh bench
+	@bench/run.sh
+
 fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)

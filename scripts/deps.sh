@@ -2,17 +2,20 @@
 # deps.sh - installs what Parley needs from Debian 12, idempotently.
 #   scripts/deps.sh build   # compilers, cmake, libraries
 #   scripts/deps.sh test    # + what the test suites need (python venv, clang)
+#   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
 # Only missing packages are installed; sudo is used when not root.
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
             libsodium-dev libjansson-dev libcurl4-openssl-dev)
 TEST_PKGS=(python3 python3-venv clang sqlite3)
+BENCH_PKGS=(gnuplot-nox)
 
 want=("${BUILD_PKGS[@]}")
-if [ "${1:-build}" = "test" ]; then
-    want+=("${TEST_PKGS[@]}")
-fi
+case "${1:-build}" in
+test) want+=("${TEST_PKGS[@]}") ;;
+bench) want+=("${BENCH_PKGS[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
