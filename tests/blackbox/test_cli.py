@@ -232,3 +232,67 @@ def test_admin_create_users_then_group_and_send(server, tmp_path):
                 env={"PARLEY_URL": server.url, "PARLEY_TOKEN": t3}))
     hist = expect(_api(server.url, t2).messages(gid), 200)["messages"]
     assert [(m["sender_id"], m["content"]) for m in hist] == [(u3, "made by admin users")]
+
+
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_listen_resumes_without_gaps_across_a_restart(server_factory, tmp_path):
+    """`parley listen` survives a server restart (close 1001, reconnect with
+    backoff) and prints every message exactly once, in seq order, also the
+    ones sent while it was reconnecting (filled from history)."""
+    port = _free_port()
+    data = str(tmp_path / "data")
+
+    def start():
+        return server_factory.start(
+            ["--listen", "127.0.0.1:%d" % port, "--data-dir", data, "--argon-opslimit", "1",
+             "--argon-memlimit", "8388608", "--log-level", "debug"], base_args=False,
+            data_dir=data)
+
+    srv = start()
+    a, home_a, tok_a = _cli_user(srv, tmp_path, "ra")
+    b, home_b, tok_b = _cli_user(srv, tmp_path, "rb")
+    api_a = _api(srv.url, tok_a)
+    cid = expect(api_a.create_direct(expect(_api(srv.url, tok_b).me(), 200)["user_id"]),
+                 201)["conversation_id"]
+    env = clean_env({"HOME": str(home_b)})
+    env.pop("XDG_CONFIG_HOME", None)
+    proc = subprocess.Popen([parley_path(), "--url", srv.url, "listen", cid], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()
+
+    def wait_for(text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            printed.append(line)
+            if text in line:
+                return
+
+    printed = []
+    try:
+        expect(api_a.send(cid, "first"), 201)  # listen prints it live or from history
+        wait_for("first")
+        srv.stop()          # listen sees close 1001 and backs off
+        srv = start()       # same port, same data
+        api_a = _api(srv.url, tok_a)
+        for i in range(5):  # sent while listen is reconnecting
+            expect(api_a.send(cid, "during %d" % i), 201)
+        wait_for("during 4")
+        expect(api_a.send(cid, "after"), 201)
+        wait_for("after")
+        seqs = [int(l.split("#")[1].split()[0]) for l in printed if "#" in l]
+        assert seqs == list(range(1, 8)), printed
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
