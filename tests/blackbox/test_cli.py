@@ -267,8 +267,12 @@ def test_listen_resumes_without_gaps_across_a_restart(server_factory, tmp_path):
     proc = subprocess.Popen([parley_path(), "--url", srv.url, "listen", cid], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    lines = queue.Queue()
+    lines, errs = queue.Queue(), queue.Queue()
     threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout], daemon=True).start()
+    threading.Thread(target=lambda: [errs.put(l) for l in proc.stderr], daemon=True).start()
+    deadline = time.monotonic() + 30  # subscribed: later messages are new
+    while "listening" not in errs.get(timeout=max(0.1, deadline - time.monotonic())):
+        pass
 
     def wait_for(text, timeout=30):
         deadline = time.monotonic() + timeout
