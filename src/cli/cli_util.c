@@ -11,6 +11,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 #define PATH_CAP 1024
 
 static const cli_opt *find_opt(const cli_opt *opts, const char *name,
@@ -178,19 +180,6 @@ const char *cli_token(cli_ctx *ctx)
     return NULL;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Writes token + "\n" to tmp (created 0600), then renames it to path, so
  * a reader never sees a half-written token. */
@@ -201,8 +190,8 @@ static int write_token(const char *tmp, const char *path, const char *token)
 
     if (fd < 0)
         return -1;
-    if (fchmod(fd, 0600) == 0 && write_all(fd, token, strlen(token)) == 0 &&
-        write_all(fd, "\n", 1) == 0 && fsync(fd) == 0)
+    if (fchmod(fd, 0600) == 0 && pl_write_all(fd, token, strlen(token)) == 0 &&
+        pl_write_all(fd, "\n", 1) == 0 && fsync(fd) == 0)
         rc = 0;
     if (close(fd) < 0)
         rc = -1;

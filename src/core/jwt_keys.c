@@ -21,6 +21,8 @@
 
 #include <sodium.h>
 
+#include "util.h"
+
 #define KEYS_NAME "jwt-keys"
 #define KEYS_FILE_MAX 65536 /* a keyring file is a few hundred bytes */
 #define PATH_CAP 4096
@@ -37,16 +39,6 @@ static pl_status copy_str(char *dst, size_t cap, const char *src)
     return PL_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int is_space(char c)
 {
@@ -79,7 +71,7 @@ static pl_status parse_key(const char *kid, size_t kid_len, const char *hex,
         if (kid[i] < 0x21 || kid[i] > 0x7e)
             return PL_ERR_INVALID;
     for (size_t i = 0; i < PL_JWT_KEY_LEN; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = pl_hexval(hex[2 * i]), lo = pl_hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return PL_ERR_INVALID;
         key->secret[i] = (uint8_t)(hi << 4 | lo);
@@ -160,19 +152,6 @@ static pl_status read_file(const char *path, char *buf, size_t cap,
     return st;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Formats a new keyring file with one random key into buf. */
 static int format_new_keys(char *buf, size_t cap)
@@ -234,7 +213,7 @@ static pl_status create_keys(const char *dir, const char *path)
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         goto out;
-    if (fchmod(fd, 0600) != 0 || write_all(fd, text, (size_t)n) != 0 ||
+    if (fchmod(fd, 0600) != 0 || pl_write_all(fd, text, (size_t)n) != 0 ||
         fsync(fd) != 0) {
         close(fd);
         unlink(tmp);

@@ -5,6 +5,8 @@
 
 #include <sodium.h>
 
+#include "util.h"
+
 /* Byte offsets of the four hyphens in the canonical 36-char form. */
 static int is_hyphen_pos(size_t i)
 {
@@ -50,16 +52,6 @@ char *pl_uuid_fmt(const pl_uuid *u, char *buf)
     return buf;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 pl_status pl_uuid_parse(const char *s, size_t len, pl_uuid *out)
 {
@@ -75,7 +67,7 @@ pl_status pl_uuid_parse(const char *s, size_t len, pl_uuid *out)
                 return PL_ERR_INVALID;
             continue;
         }
-        int v = hexval(s[i]);
+        int v = pl_hexval(s[i]);
         if (v < 0)
             return PL_ERR_INVALID;
         if (hi < 0) {

@@ -22,9 +22,10 @@ static void on_message(void *ctx, const pl_bus_msg *m)
     pl_rbuf_unref(frame);
 }
 
-static void on_event(void *ctx, const pl_bus_msg *m)
+/* Wraps a droppable event's JSON in a WebSocket frame, once, and hands it
+ * to the gateway with the recipients the event names. */
+static void deliver_droppable(pl_fanout *f, const pl_bus_msg *m, int kind)
 {
-    pl_fanout *f = ctx;
     pl_rbuf *frame = pl_rbuf_ws_text((const char *)m->payload->data,
                                      m->payload->len);
     if (!frame) {
@@ -35,23 +36,18 @@ static void on_event(void *ctx, const pl_bus_msg *m)
     const pl_uuid *ex = pl_uuid_is_nil(&m->exclude_user) ? NULL
                                                          : &m->exclude_user;
     const pl_uuid *only = pl_uuid_is_nil(&m->only_user) ? NULL : &m->only_user;
-    pl_gateway_deliver(f->node->gateway, PL_DELIVER_DROPPABLE, &m->key, ex,
-                       only, frame);
+    pl_gateway_deliver(f->node->gateway, kind, &m->key, ex, only, frame);
     pl_rbuf_unref(frame);
+}
+
+static void on_event(void *ctx, const pl_bus_msg *m)
+{
+    deliver_droppable(ctx, m, PL_DELIVER_DROPPABLE);
 }
 
 static void on_presence(void *ctx, const pl_bus_msg *m)
 {
-    pl_fanout *f = ctx;
-    pl_rbuf *frame = pl_rbuf_ws_text((const char *)m->payload->data,
-                                     m->payload->len);
-    if (!frame) {
-        PL_METRIC_ADD(events_dropped_total, 1);
-        return;
-    }
-    pl_gateway_deliver(f->node->gateway, PL_DELIVER_PRESENCE, &m->key, NULL,
-                       NULL, frame);
-    pl_rbuf_unref(frame);
+    deliver_droppable(ctx, m, PL_DELIVER_PRESENCE);
 }
 
 static void on_membership(void *ctx, const pl_bus_msg *m)
