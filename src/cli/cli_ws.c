@@ -605,7 +605,7 @@ pl_status cli_ws_recv(cli_ws *ws, int timeout_ms, const char **data,
                       size_t *len)
 {
     int64_t deadline = pl_mono_ms() + timeout_ms;
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     pl_ws_frame f;
     pl_status st;
 

@@ -547,11 +547,11 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     char addr[80], ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
     snprintf(addr, sizeof(addr), "%s:%u", ip, ntohs(sa.sin_port));
+    *out = g; /* before the loops start: they hand work to other threads */
     for (int i = 0; i < g->nloops; i++)
         pthread_create(&g->threads[i], NULL, loop_main, &g->loops[i]);
     pl_log(PL_LOG_INFO, "listening", "addr", PL_LS, addr, "loops", PL_LI,
            (int64_t)g->nloops, NULL);
-    *out = g;
     return PL_OK;
 }
 
