@@ -96,6 +96,10 @@ static const opt opts[] = {
     INT("token-ttl", token_ttl_s, 1, 10 * 366 * 86400LL, "86400",
         "lifetime of issued tokens, seconds"),
     STR("jwt-issuer", jwt_issuer, NULL, "parley", "JWT iss claim"),
+    STR("allowed-origins", allowed_origins, NULL, "*",
+        "WebSocket upgrades carrying an Origin header must name one of these "
+        "(comma list of exact origins, e.g. https://chat.example.com); "
+        "\"*\": any. Clients that send no Origin (non-browsers) are allowed"),
     STR("jwt-audience", jwt_audience, NULL, "parley-clients",
         "JWT aud claim"),
     INT("send-queue", send_queue, 1, 16 * MIB, "65536",
@@ -113,6 +117,11 @@ static const opt opts[] = {
         "1000",
         "GET /v1/conversations/{id}/presence lists online member ids for "
         "conversations up to this size (above: the count only)"),
+    INT("send-rate", send_rate, 0, 1000000, "100",
+        "messages per second a WebSocket connection (and, per event loop, a "
+        "user) may send; 0: unlimited"),
+    INT("send-burst", send_burst, 1, 1000000, "200",
+        "messages a connection may send at once before send-rate applies"),
     INT("typing-max-members", typing_max_members, 0, 10000000, "1000",
         "typing events are dropped in conversations above this size"),
     INT("argon-opslimit", argon_opslimit, 1, 4294967295LL, "2",

@@ -33,11 +33,14 @@ typedef struct pl_config {
     int64_t max_connections;
     int64_t token_ttl_s;
     char jwt_issuer[64];
+    char allowed_origins[512]; /* comma list, or "*" */
     char jwt_audience[64];
     int64_t send_queue;      /* messaging pipeline queue bound */
     int64_t batch_max;       /* max messages per group commit */
     int64_t read_receipts_max_members; /* above: reads to own devices only */
     int64_t typing_max_members;        /* above: typing is dropped */
+    int64_t send_rate;                 /* msgs/s per connection and user */
+    int64_t send_burst;
     int64_t presence_grace_ms;         /* offline announced after this */
     int64_t presence_list_max_members; /* above: online count only */
     int64_t argon_opslimit;  /* libsodium crypto_pwhash opslimit */

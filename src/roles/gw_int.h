@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/bucket.h"
 #include "../core/buf.h"
 #include "../core/hmap.h"
 #include "../proto/http_parse.h"
@@ -86,6 +87,7 @@ struct gw_conn {
     } typing[GW_TYPING_SLOTS];
     double typing_tokens;
     int64_t typing_refill_ms;
+    pl_bucket send_bucket; /* send-rate per connection */
     /* presence subscription: the users this connection watches */
     pl_uuid *watching;
     size_t nwatching;
@@ -95,6 +97,7 @@ struct gw_conn {
  * conversations (the index rows it appears in). */
 struct gw_user {
     pl_uuid id;
+    pl_bucket send_bucket; /* send-rate per user, on this loop */
     gw_conn **conns;
     size_t nconns, conns_cap;
     pl_uuid *convs;

@@ -163,6 +163,31 @@ static const char *check_upgrade(const gw_request *r, const pl_http_header **key
     return NULL;
 }
 
+/* Browsers send Origin; a page from another site must not open sessions
+ * with a token it obtained (e.g. from a URL). Exact, case-sensitive match
+ * against the allowed-origins list; no Origin header: not a browser. */
+static bool origin_allowed(gw_conn *c, const gw_request *r)
+{
+    const char *list = c->gw->node->cfg.allowed_origins;
+    const pl_http_header *h = pl_http_find_header(r->req, "origin");
+    if (!h || strcmp(list, "*") == 0)
+        return true;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && p[0] == ' ') {
+            p++;
+            n--;
+        }
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == h->value.len && memcmp(p, h->value.p, n) == 0)
+            return true;
+        p = end ? end + 1 : p + strlen(p);
+    }
+    return false;
+}
+
 static bool upgrade_auth(gw_conn *c, const gw_request *r)
 {
     const pl_http_header *h = pl_http_find_header(r->req, "authorization");
@@ -181,6 +206,11 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
     char accept[29];
     if (why) {
         gw_http_respond_error(c, 400, "invalid_request", why);
+        return;
+    }
+    if (!origin_allowed(c, r)) {
+        gw_http_respond_error(c, 403, "forbidden",
+                              "this Origin may not open WebSocket sessions");
         return;
     }
     if (!upgrade_auth(c, r)) {
@@ -237,6 +267,29 @@ static void submit_req(gw_conn *c, pl_msg_req *r, const char *cmid)
     }
 }
 
+/* The send rate limit: a token bucket per connection and one per user on
+ * this loop (a user with several devices shares it). Over the limit the
+ * send is refused, not queued: error rate_limited with retry_after_ms. */
+static bool send_allowed(gw_conn *c, const char *cmid)
+{
+    const pl_config *cfg = &c->gw->node->cfg;
+    int64_t now = pl_loop_now_ms(c->gw->loop), retry = 0;
+    double rate = (double)cfg->send_rate, burst = (double)cfg->send_burst;
+    bool ok = pl_bucket_take(&c->send_bucket, rate, burst, now, &retry);
+    if (ok && c->user)
+        ok = pl_bucket_take(&c->user->send_bucket, rate, burst, now, &retry);
+    if (ok)
+        return true;
+    json_t *e = json_pack("{s:s,s:s,s:s,s:I}", "type", "error", "code",
+                          "rate_limited", "message",
+                          "sending too fast: retry after retry_after_ms",
+                          "retry_after_ms", (json_int_t)retry);
+    if (e && cmid)
+        json_object_set_new(e, "client_msg_id", json_string(cmid));
+    gw_ws_send_json(c, e);
+    return false;
+}
+
 static void on_send(gw_conn *c, json_t *o)
 {
     const char *cmid = json_string_value(json_object_get(o, "client_msg_id"));
@@ -249,6 +302,8 @@ static void on_send(gw_conn *c, json_t *o)
         return;
     }
     if (!get_conv(c, o, &conv, cmid))
+        return;
+    if (!send_allowed(c, cmid))
         return;
     size_t len = json_string_length(content);
     if (!json_is_string(content) || len == 0) {

@@ -91,3 +91,24 @@ def test_read_receipts_latest_wins_for_a_slow_reader(server_factory):
         assert reads == sorted(reads)
     finally:
         p.close()
+
+
+def test_send_rate_limited_with_retry_after(server_factory):
+    srv = server_factory.start(["--send-rate", "5", "--send-burst", "3"])
+    p = Parley(srv)
+    try:
+        a, b = p.new_users(2, "rate")
+        cid = a.group("rate", [b])["conversation_id"]
+        wa = p.ws(a)
+        cmids = [wa.send_msg(cid, "m%d" % i) for i in range(8)]
+        acks = [wa.recv_type("ack", pred=lambda o, c=c: o["client_msg_id"] == c)
+                for c in cmids[:3]]
+        assert [x["seq"] for x in acks] == [1, 2, 3]
+        errs = [wa.recv_type("error", pred=lambda o, c=c: o.get("client_msg_id") == c)
+                for c in cmids[3:]]
+        assert all(e["code"] == "rate_limited" and e["retry_after_ms"] > 0 for e in errs)
+        time.sleep(max(e["retry_after_ms"] for e in errs) / 1000.0 + 0.05)
+        assert wa.send_and_ack(cid, "later")["seq"] == 4  # nothing refused was stored
+        assert [m["seq"] for m in a.history_all(cid)] == [1, 2, 3, 4]
+    finally:
+        p.close()

@@ -516,3 +516,33 @@ def test_ws_path_other_methods_405(mp):
     r = a.post("/v1/ws", {})
     assert r.status_code == 405
     assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_origin_allow_list(server_factory):
+    """Upgrades carrying an Origin must name an allowed one (403 otherwise);
+    clients that send no Origin (not browsers) are allowed."""
+    import socket
+    from parley_client import Parley
+    srv = server_factory.start(["--allowed-origins",
+                                "https://chat.example.com, http://127.0.0.1:8080"])
+    p = Parley(srv)
+    try:
+        a = p.new_user("orig")
+
+        def upgrade(origin):
+            s = socket.create_connection((srv.host, srv.port), timeout=10)
+            req = ("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n%s\r\n"
+                   % (a.token, ("Origin: %s\r\n" % origin) if origin else ""))
+            s.sendall(req.encode())
+            head = s.recv(4096).decode(errors="replace")
+            s.close()
+            return int(head.split()[1])
+
+        assert upgrade("https://evil.example") == 403
+        assert upgrade("https://chat.example.com") == 101
+        assert upgrade("http://127.0.0.1:8080") == 101
+        assert upgrade(None) == 101
+    finally:
+        p.close()
