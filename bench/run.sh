@@ -4,7 +4,7 @@
 # Starts its own parleyd (ephemeral port, temporary data dir), creates the
 # users with `parley admin create-users`, runs parley-bench's scenarios and
 # writes one JSON per run plus bench/results/latest.json (all runs and a
-# summary with the ratios to the raw-socket floor). Takes about 3 minutes
+# summary with the ratios to the raw-socket floor). Takes about 2-4 minutes
 # on a 2-core machine; never more than 10.
 #
 #   bench/run.sh                 # the standard suite
@@ -47,7 +47,10 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 start_server() {
     local dir=$WORK/$1 addr="" i
     mkdir -p "$dir"
-    "$PARLEYD" --listen 127.0.0.1:0 --data-dir "$dir/data" 2>"$dir/parleyd.log" &
+    # defaults, except the per-connection send rate limit (an abuse guard,
+    # not a capacity figure): a load generator sends far faster than people
+    "$PARLEYD" --listen 127.0.0.1:0 --data-dir "$dir/data" --send-rate 0 \
+        2>"$dir/parleyd.log" &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
     for i in $(seq 100); do
@@ -121,9 +124,11 @@ GNUPLOT
 if [ "$QUICK" = 1 ]; then
     D=5; W=1; PAIRS=100; RATE=1000; MEMBERS=2000; CONNECTED=500; IDLE=1000
     HPAIRS=200; HRATE=5000
+    MAXLO=1000; MAXSTEP=2; MAXBISECT=2
 else
     D=20; W=3; PAIRS=500; RATE=5000; MEMBERS=10000; CONNECTED=1000; IDLE=5000
     HPAIRS=1000; HRATE=25000
+    MAXLO=2000; MAXSTEP=3; MAXBISECT=3
 fi
 BURST=100
 mkdir -p "$OUT"
@@ -136,6 +141,14 @@ log "creating $MEMBERS users"
 U=(--url "$URL" --users "$WORK/users.tsv")
 
 bench direct direct "${U[@]}" --pairs "$PAIRS" --rate "$RATE" --duration "$D" --warmup "$W"
+# The highest direct rate with p99 send->receive under 50 ms: doubling
+# from MAXLO up to 64,000 msgs/s, then bisecting; at most ~10 steps of
+# 1 s warm-up + MAXSTEP s + up to 3 s drain (about 30-70 s). Before
+# direct_high: that one overloads the server, and the backlog it leaves
+# would fail the first steps.
+bench direct_max max --of direct "${U[@]}" --pairs "$PAIRS" --lo "$MAXLO" \
+    --hi 64000 --step-duration "$MAXSTEP" --warmup 1 --drain 3 \
+    --bisect "$MAXBISECT" --p99-ms 50
 bench direct_high direct "${U[@]}" --pairs "$HPAIRS" --rate "$HRATE" \
     --duration $((D / 2)) --warmup "$W"
 bench group group "${U[@]}" --members "$MEMBERS" --connected "$CONNECTED" \

@@ -41,6 +41,11 @@ typedef struct bench_opts {
     long frame_bytes, content_bytes, messages, coalesce;
     double rate, duration, warmup, hold, drain;
     int server_pid;
+    const char *of;        /* max: --of direct|group */
+    double p99_ms;         /* max: --p99-ms bound (50) */
+    double step_duration;  /* max: measured seconds per step (5) */
+    double lo, hi;         /* max: first rate, highest rate tried */
+    long bisect;           /* max: bisection steps after the doubling (4) */
     int quiet; /* --quiet: no progress line */
 } bench_opts;
 
@@ -86,6 +91,7 @@ int bench_direct(const bench_opts *o);
 int bench_group(const bench_opts *o);
 int bench_idle(const bench_opts *o);
 int bench_floor(const bench_opts *o);
+int bench_max(const bench_opts *o);
 int bench_selftest(void);
 /* merge.c: `parley-bench merge OUT NAME=FILE...` (argv as given). */
 int bench_merge(int argc, char **argv);

@@ -143,6 +143,40 @@ uint64_t bc_wait_t0(bc_worker *w)
     return t0;
 }
 
+static void worker_reset(bc_worker *w)
+{
+    for (size_t i = 0; i < w->tl_len; i++) {
+        memset(&w->tl[i], 0, sizeof(w->tl[i]));
+        bh_init(&w->tl[i].a);
+        bh_init(&w->tl[i].b);
+    }
+    w->tl_pub = 0;
+    w->first_err[0] = '\0';
+    atomic_store(&w->ctr.sent, 0);
+    atomic_store(&w->ctr.acked, 0);
+    atomic_store(&w->ctr.delivered, 0);
+    atomic_store(&w->ctr.errors, 0);
+    atomic_store(&w->ctr.p99_ns, 0);
+}
+
+const char *bc_first_error(bc_worker **ws, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ws[i]->first_err[0])
+            return ws[i]->first_err;
+    return "";
+}
+
+void bc_step_reset(bc_shared *sh, bc_worker **ws)
+{
+    atomic_store(&sh->t0, 0);
+    atomic_store(&sh->ready, 0);
+    atomic_store(&sh->done, 0);
+    atomic_store(&sh->stop, 0);
+    for (int i = 0; i < sh->nworkers; i++)
+        worker_reset(ws[i]);
+}
+
 int bc_start(bc_shared *sh, bc_worker **ws, void *(*fn)(void *))
 {
     for (int i = 0; i < sh->nworkers; i++)
@@ -169,6 +203,8 @@ void bc_progress(bc_shared *sh, bc_worker **ws, double t)
 {
     static uint64_t last_sent, last_dlv;
     uint64_t sent = SUM(sent), dlv = SUM(delivered), p99 = 0;
+    if (sent < last_sent || dlv < last_dlv) /* a new `max` step */
+        last_sent = last_dlv = 0;
     for (int i = 0; i < sh->nworkers; i++)
         if (atomic_load(&ws[i]->ctr.p99_ns) > p99)
             p99 = atomic_load(&ws[i]->ctr.p99_ns);

@@ -85,6 +85,16 @@ void bc_count_open(bc_worker *w);
 void bc_count_close(bc_worker *w, bw_conn *c, const char *why);
 void bc_note_error(bc_worker *w, const char *what, size_t n);
 
+/* Readies shared state and workers for one more run over the same open
+ * connections (`max` runs a scenario several times): clears t0, the
+ * ready/done/stop flags, each worker's timeline, first error, sent, acked,
+ * delivered, errors and p99 counters. opened/failed/closed stay
+ * cumulative, so bc_connect_all finds every connection settled and opens
+ * nothing. Main thread, with no worker thread running. */
+void bc_step_reset(bc_shared *sh, bc_worker **ws);
+/* The first error text any worker noted (since the last reset), or "". */
+const char *bc_first_error(bc_worker **ws, int n);
+
 /* Starts the worker threads; fn gets the worker pointer. */
 int bc_start(bc_shared *sh, bc_worker **ws, void *(*fn)(void *));
 /* Prints progress once per second until all workers are done; sets t0

@@ -16,6 +16,7 @@
 
 #include "bench/common.h"
 #include "bench/jscan.h"
+#include "bench/max.h"
 #include "bench/report.h"
 #include "bench/rest.h"
 #include "bench/scn.h"
@@ -289,6 +290,28 @@ static int create_convs(direct_run *d, char *err, size_t cap)
     return rc;
 }
 
+/* The per-run part of a worker: its share of o->rate, a fresh message
+ * table, zeroed counters and histograms. Called once per run (`max` runs
+ * several over the same connections); 0 or -1 (out of memory). */
+static int prepare_run(dworker *dw)
+{
+    const bench_opts *o = dw->d->o;
+    double rate = o->rate * (double)dw->npairs / (double)o->pairs;
+    free(dw->msgs);
+    dw->cap = (size_t)(rate * (o->warmup + o->duration)) + 64;
+    dw->msgs = calloc(dw->cap, sizeof(*dw->msgs));
+    dw->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    dw->nmsgs = 0;
+    dw->n_acked = dw->n_dlv = dw->n_echo = dw->n_err = 0;
+    dw->win_sent = dw->win_dlv = dw->dup = dw->stray = dw->send_fail = 0;
+    memset(&dw->codes, 0, sizeof(dw->codes));
+    bh_init(&dw->ack);
+    bh_init(&dw->dlv);
+    bh_init(&dw->lag);
+    bh_init(&dw->dlv_sent);
+    return dw->msgs ? 0 : -1;
+}
+
 static int init_worker(direct_run *d, int i, char *err, size_t cap)
 {
     const bench_opts *o = d->o;
@@ -300,12 +323,9 @@ static int init_worker(direct_run *d, int i, char *err, size_t cap)
     dw->d = d;
     size_t P = (size_t)o->pairs,
            mine = P / (size_t)T + ((size_t)i < P % (size_t)T);
-    double rate = o->rate * (double)mine / (double)P;
     dw->pairs = calloc(mine + 1, sizeof(*dw->pairs));
     dw->w.conns = calloc(2 * mine + 1, sizeof(*dw->w.conns));
-    dw->cap = (size_t)(rate * (o->warmup + o->duration)) + 64;
-    dw->msgs = calloc(dw->cap, sizeof(*dw->msgs));
-    if (!dw->pairs || !dw->w.conns || !dw->msgs)
+    if (!dw->pairs || !dw->w.conns)
         return -1;
     for (size_t p = (size_t)i; p < P; p += (size_t)T) {
         dw->pairs[dw->npairs++] = (uint32_t)p;
@@ -314,14 +334,9 @@ static int init_worker(direct_run *d, int i, char *err, size_t cap)
     }
     dw->w.loop.conns = dw->w.conns;
     dw->w.loop.nconns = dw->w.nconns;
-    dw->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
-    bh_init(&dw->ack);
-    bh_init(&dw->dlv);
-    bh_init(&dw->lag);
-    bh_init(&dw->dlv_sent);
     (void)err;
     (void)cap;
-    return 0;
+    return prepare_run(dw);
 }
 
 static int setup(direct_run *d, char *err, size_t cap)
@@ -460,18 +475,27 @@ static json_t *results_json(const direct_run *d, const dtotals *t)
         "send_to_receive_from_actual_send", report_hist(&t->dlv_sent));
 }
 
-static int finish(direct_run *d)
+/* The workers' sums (after join); caller frees. NULL if out of memory. */
+static dtotals *totals(direct_run *d)
 {
-    const bench_opts *o = d->o;
     dtotals *t = calloc(1, sizeof(*t));
     if (!t)
-        return 1;
+        return NULL;
     bh_init(&t->ack);
     bh_init(&t->dlv);
     bh_init(&t->lag);
     bh_init(&t->dlv_sent);
-    for (int i = 0; i < o->threads; i++)
+    for (int i = 0; i < d->o->threads; i++)
         add_worker(t, &d->dw[i]);
+    return t;
+}
+
+static int finish(direct_run *d)
+{
+    const bench_opts *o = d->o;
+    dtotals *t = totals(d);
+    if (!t)
+        return 1;
     print_report(d, t);
     json_t *root = report_new(o);
     json_object_set_new(
@@ -526,4 +550,64 @@ int bench_direct(const bench_opts *o)
 out:
     teardown(&d);
     return rc;
+}
+
+/* `max` support: setup once, then one run per step over the same pairs,
+ * conversations and open connections (see max.h). */
+static int d_max_step(void *state, mx_result *r)
+{
+    direct_run *d = state;
+    scn_run_id(d->run_id, sizeof(d->run_id)); /* late frames of the last
+                                                 step become strays */
+    bc_step_reset(&d->sh, d->wp);
+    for (int i = 0; i < d->o->threads; i++)
+        if (prepare_run(&d->dw[i]) < 0)
+            return -1;
+    if (bc_start(&d->sh, d->wp, direct_main) < 0)
+        return -1;
+    bc_wait(&d->sh, d->wp, 1);
+    dtotals *t = totals(d);
+    if (!t)
+        return -1;
+    *r = (mx_result){
+        .sent_per_s = (double)t->win_sent / d->o->duration,
+        .dlv_per_s = (double)t->win_dlv / d->o->duration,
+        .p50_ms = report_ms(bh_quantile(&t->dlv, 0.5)),
+        .p99_ms = report_ms(bh_quantile(&t->dlv, 0.99)),
+        .p999_ms = report_ms(bh_quantile(&t->dlv, 0.999)),
+        .lag_p99_ms = report_ms(bh_quantile(&t->lag, 0.99)),
+        .errors = t->err_frames + t->send_fail,
+        .missing = t->miss_ack + t->miss_dlv,
+        .closed = t->closed};
+    snprintf(r->first_err, sizeof(r->first_err), "%s",
+             bc_first_error(d->wp, d->o->threads));
+    free(t);
+    return 0;
+}
+
+static void d_max_close(void *state)
+{
+    teardown(state);
+    free(state);
+}
+
+/* On failure frees what it set up (s->state is NULL). */
+int direct_max_open(const bench_opts *o, mx_scenario *s, char *err,
+                    size_t cap)
+{
+    direct_run *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    d->o = o;
+    *s = (mx_scenario){"send->receive", "msgs/s", d, d_max_step, d_max_close};
+    if (o->pairs < 1)
+        snprintf(err, cap, "need --pairs >= 1");
+    else if (scn_check_fds(2 * (size_t)o->pairs, err, cap) == 0 &&
+             setup(d, err, cap) == 0)
+        return 0;
+    d_max_close(d);
+    s->state = NULL;
+    return -1;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench/group_int.h"
+#include "bench/max.h"
 #include "bench/report.h"
 
 /* A JSON array of the ids of users [a, b). */
@@ -55,6 +56,23 @@ static int create_group(group_run *g, char *err, size_t cap)
     return rc;
 }
 
+/* The per-run part of a worker: its share of o->rate, zeroed counters
+ * and histograms (`max` runs several times over the same connections). */
+static void prepare_worker(gworker *gw)
+{
+    const bench_opts *o = gw->g->o;
+    double rate = o->rate * (double)gw->nsenders / (double)o->senders;
+    gw->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    gw->sent = gw->win_dlv = gw->last_dlv_ns = gw->stray = 0;
+    gw->dup_acks = gw->out_of_order = gw->excess = 0;
+    gw->send_fail = gw->msg_bytes = 0;
+    memset(&gw->codes, 0, sizeof(gw->codes));
+    bh_init(&gw->ack);
+    bh_init(&gw->dlv);
+    bh_init(&gw->all);
+    bh_init(&gw->lag);
+}
+
 static int init_worker(group_run *g, int i)
 {
     const bench_opts *o = g->o;
@@ -76,12 +94,7 @@ static int init_worker(group_run *g, int i)
     }
     gw->w.loop.conns = gw->w.conns;
     gw->w.loop.nconns = gw->w.nconns;
-    double rate = o->rate * (double)gw->nsenders / (double)S;
-    gw->interval_ns = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
-    bh_init(&gw->ack);
-    bh_init(&gw->dlv);
-    bh_init(&gw->all);
-    bh_init(&gw->lag);
+    prepare_worker(gw);
     return 0;
 }
 
@@ -350,4 +363,79 @@ out:
     teardown(g);
     free(g);
     return rc;
+}
+
+static int g_max_result(group_run *g, mx_result *r)
+{
+    gtotals *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -1;
+    totals(g, t);
+    *r = (mx_result){
+        .sent_per_s = (double)t->sent / (g->o->warmup + g->o->duration),
+        .dlv_per_s = dlv_rate(g, t),
+        .p50_ms = report_ms(bh_quantile(&t->all, 0.5)),
+        .p99_ms = report_ms(bh_quantile(&t->all, 0.99)),
+        .p999_ms = report_ms(bh_quantile(&t->all, 0.999)),
+        .lag_p99_ms = report_ms(bh_quantile(&t->lag, 0.99)),
+        .errors = t->errors + t->send_fail + t->ooo + t->excess,
+        .missing = t->missing,
+        .closed = t->closed};
+    snprintf(r->first_err, sizeof(r->first_err), "%s",
+             bc_first_error(g->wp, g->o->threads));
+    free(t);
+    return 0;
+}
+
+/* `max` support: setup once (users, group, connections), then one run per
+ * step at o->rate (see max.h). Per connection seq order is checked across
+ * steps: the group's seq only grows. */
+static int g_max_step(void *state, mx_result *r)
+{
+    group_run *g = state;
+    scn_run_id(g->run_id, sizeof(g->run_id)); /* late frames: strays */
+    free(g->msgs);
+    g->cap = (size_t)(g->o->rate * (g->o->warmup + g->o->duration)) + 64;
+    g->msgs = calloc(g->cap, sizeof(*g->msgs));
+    if (!g->msgs)
+        return -1;
+    atomic_store(&g->next, 0);
+    bc_step_reset(&g->sh, g->wp);
+    for (int i = 0; i < g->o->threads; i++)
+        prepare_worker(&g->gw[i]);
+    if (bc_start(&g->sh, g->wp, group_main) < 0)
+        return -1;
+    bc_wait(&g->sh, g->wp, 1);
+    return g_max_result(g, r);
+}
+
+static void g_max_close(void *state)
+{
+    teardown(state);
+    free(state);
+}
+
+/* On failure frees what it set up (s->state is NULL). */
+int group_max_open(const bench_opts *o, mx_scenario *s, char *err,
+                   size_t cap)
+{
+    group_run *g = calloc(1, sizeof(*g));
+    if (!g) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    g->o = o;
+    *s = (mx_scenario){"all-reached", "deliveries/s", g, g_max_step,
+                       g_max_close};
+    if (o->burst)
+        snprintf(err, cap, "--burst does not apply to max");
+    else if (check(o) == 0 &&
+             scn_check_fds((size_t)o->connected, err, cap) == 0 &&
+             setup(g, err, cap) == 0)
+        return 0;
+    if (!err[0])
+        snprintf(err, cap, "bad group options");
+    g_max_close(g);
+    s->state = NULL;
+    return -1;
 }

@@ -38,6 +38,8 @@ int main(int argc, char **argv)
         return bench_group(&o);
     if (!strcmp(o.scenario, "idle"))
         return bench_idle(&o);
+    if (!strcmp(o.scenario, "max"))
+        return bench_max(&o);
     if (!strcmp(o.scenario, "floor"))
         return bench_floor(&o);
     fprintf(stderr, "parley-bench: unknown scenario '%s'\n", o.scenario);

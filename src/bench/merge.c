@@ -40,6 +40,8 @@ static const struct {
     {"direct_p999_ms", "direct", "send_to_receive_latency", "p999_ms"},
     {"direct_high_delivered_per_s", "direct_high", "delivered_per_s", NULL},
     {"direct_high_p99_ms", "direct_high", "send_to_receive_latency", "p99_ms"},
+    {"direct_max_rate", "direct_max", "max_rate", NULL},
+    {"direct_max_p99_ms", "direct_max", "p99_ms_at_max", NULL},
     {"group_deliveries_per_s", "group", "deliveries_per_s", NULL},
     {"group_all_reached_p50_ms", "group", "all_reached_latency", "p50_ms"},
     {"group_all_reached_p99_ms", "group", "all_reached_latency", "p99_ms"},

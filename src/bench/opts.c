@@ -24,6 +24,11 @@ void bench_usage(FILE *f)
         "         --rate 0 --messages M) [--coalesce F]\n"
         "        raw-socket floor: a plain epoll writer (forked child) to N\n"
         "        plain readers, same fan-out shape as group, no Parley\n"
+        "  max    --of direct|group [--p99-ms B] [--step-duration S]\n"
+        "         [--lo R] [--hi R] [--bisect N] + the scenario's options\n"
+        "        highest rate at which p99 (direct: send->receive, group:\n"
+        "        all-reached) stays under B ms (50) with no errors or\n"
+        "        missing messages: doubles from --lo, then bisects N times\n"
         "  selftest\n"
         "        checks of the histogram, the JSON scanner, URL checks\n"
         "  merge OUT NAME=FILE...\n"
@@ -65,6 +70,9 @@ static void defaults(bench_opts *o)
     o->warmup = 2;
     o->hold = 5;
     o->drain = 10;
+    o->p99_ms = 50;
+    o->step_duration = 5;
+    o->bisect = 4;
 }
 
 /* Splits "host[:port]" of length alen into t; 0 or -1. */
@@ -149,6 +157,11 @@ static const num_opt num_opts[] = {
     NUM_D("--warmup", warmup),
     NUM_D("--hold", hold),
     NUM_D("--drain", drain),
+    NUM_D("--p99-ms", p99_ms),
+    NUM_D("--step-duration", step_duration),
+    NUM_D("--lo", lo),
+    NUM_D("--hi", hi),
+    NUM_L("--bisect", bisect),
 };
 
 /* Parses v into the numeric option named n. 1 if handled, 0 if n is not a
@@ -196,6 +209,8 @@ static int set_str(bench_opts *o, const char *n, const char *v, char *err,
         o->json_out = v;
     else if (strcmp(n, "--threads") == 0)
         o->threads = atoi(v);
+    else if (strcmp(n, "--of") == 0)
+        o->of = v;
     else if (strcmp(n, "--server-pid") == 0)
         o->server_pid = atoi(v);
     else
@@ -215,6 +230,10 @@ static pl_status check_opts(const bench_opts *o, char *err, size_t cap)
         snprintf(err, cap, "--coalesce must be 1..1024");
     else if (o->concurrency < 1)
         snprintf(err, cap, "--concurrency must be >= 1");
+    else if (o->p99_ms <= 0 || o->step_duration <= 0 ||
+             o->step_duration > 3600 || o->bisect > 30)
+        snprintf(err, cap, "need --p99-ms > 0, --step-duration 0..3600 s, "
+                           "--bisect <= 30");
     else if (o->duration <= 0 || o->duration > 86400)
         snprintf(err, cap, "--duration must be > 0 s and <= 1 day");
     else
