@@ -183,7 +183,9 @@ static void compact(gw_conn *c, size_t off)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
     }
-    if (c->in_len == 0 && c->in_cap > 65536) {
+    /* give the buffer back when it is empty and large, or when the
+     * connection became a WebSocket (idle sessions should hold nothing) */
+    if (c->in_len == 0 && (c->in_cap > 65536 || c->state != GW_HTTP)) {
         free(c->in);
         c->in = NULL;
         c->in_cap = 0;

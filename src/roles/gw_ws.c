@@ -589,4 +589,9 @@ void gw_ws_process(gw_conn *c)
     }
     memmove(c->in, c->in + off, c->in_len - off); /* once per read */
     c->in_len -= off;
+    if (c->in_len == 0) { /* an idle session holds no read buffer */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
 }
