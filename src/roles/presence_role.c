@@ -116,7 +116,7 @@ void pl_presence_role_get(pl_node *node, const pl_uuid *user, bool *online,
 
 /* Takes the announcements that are due out of the map (under the lock),
  * then publishes them (outside it). */
-static void announce_due(struct pl_presence_role *pr, bool all)
+static size_t announce_due(struct pl_presence_role *pr, bool all)
 {
     size_t n = 0, cap = 64;
     pl_uuid *users = malloc(cap * sizeof(*users));
@@ -137,6 +137,7 @@ static void announce_due(struct pl_presence_role *pr, bool all)
         publish(pr->node, &users[i], false, seen[i]);
     free(users);
     free(seen);
+    return n;
 }
 
 static void *presence_main(void *arg)
@@ -187,9 +188,11 @@ void pl_presence_role_stop(pl_node *node)
     pthread_cond_signal(&pr->cv);
     pthread_mutex_unlock(&pr->mu);
     pthread_join(pr->thread, NULL);
-    while (pr->pending.len > 0)
-        announce_due(pr, true); /* what is pending goes out now */
+    while (pr->pending.len > 0 && announce_due(pr, true) > 0)
+        ; /* what is pending goes out now (stops if memory ran out) */
     node->presence_role = NULL;
+    for (size_t i = 0; i < pr->pending.cap; i++)
+        free(pr->pending.slots[i].val); /* only left if memory ran out */
     pl_hmap_free(&pr->pending);
     pthread_mutex_destroy(&pr->mu);
     pthread_cond_destroy(&pr->cv);
