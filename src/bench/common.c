@@ -1,6 +1,7 @@
 /* common.c - worker threads, connect phase, progress and timeline shared by
  * the WebSocket scenarios (see common.h). */
 #include "bench/common.h"
+#include "bench/srvmon.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -231,11 +232,29 @@ void bc_progress(bc_shared *sh, bc_worker **ws, double t)
     last_dlv = dlv;
 }
 
+/* Samples the server once per second and at the window's edges. */
+static void monitor(bc_shared *sh, bc_worker **ws, uint64_t now, int tick)
+{
+    srvmon *m = sh->mon;
+    uint64_t t0 = atomic_load(&sh->t0);
+    if (!m || !t0)
+        return;
+    double t = ((double)now - (double)t0) / 1e9;
+    uint64_t dlv = SUM(delivered);
+    if (!m->have[0] && now >= t0 + sh->warm_ns)
+        srvmon_window(m, 0, t, dlv);
+    if (!m->have[1] && now >= t0 + sh->warm_ns + sh->meas_ns)
+        srvmon_window(m, 1, t, dlv);
+    if (tick)
+        srvmon_sample(m, t, dlv);
+}
+
 void bc_wait(bc_shared *sh, bc_worker **ws, int set_t0)
 {
     uint64_t start = bw_now_ns(), next = start + NS;
     while (atomic_load(&sh->done) < sh->nworkers) {
         uint64_t now = bw_now_ns();
+        monitor(sh, ws, now, now >= next);
         if (set_t0 && !atomic_load(&sh->t0) &&
             atomic_load(&sh->ready) == sh->nworkers) {
             if (sh->before_t0)
@@ -249,6 +268,7 @@ void bc_wait(bc_shared *sh, bc_worker **ws, int set_t0)
         }
         usleep(5000);
     }
+    monitor(sh, ws, bw_now_ns(), 1); /* a window that ended with the run */
     for (int i = 0; i < sh->nworkers; i++)
         pthread_join(ws[i]->th, NULL);
 }

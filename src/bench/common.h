@@ -50,6 +50,7 @@ typedef struct bc_shared {
      * before t0 is set (may be NULL). */
     void (*before_t0)(void *ctx);
     void *ctx;
+    struct srvmon *mon; /* NULL, or sampled once per second by bc_wait */
 } bc_shared;
 
 /* The first member of every scenario's worker struct. */

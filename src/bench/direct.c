@@ -20,6 +20,7 @@
 #include "bench/report.h"
 #include "bench/rest.h"
 #include "bench/scn.h"
+#include "bench/srvmon.h"
 
 #define DM_ACKED 1u
 #define DM_DELIVERED 2u
@@ -59,6 +60,7 @@ struct direct_run {
     char run_id[24]; /* client_msg_id prefix: ids must not repeat across
                         runs, or the server answers them as resends */
     bc_shared sh;
+    srvmon mon; /* the server's CPU and RSS, when it is local */
     dworker *dw;
     bc_worker *wp[BC_MAX_WORKERS];
 };
@@ -362,6 +364,8 @@ static int setup(direct_run *d, char *err, size_t cap)
     if (create_convs(d, err, cap) < 0)
         return -1;
     scn_shared_init(&d->sh, o, "direct", 2 * P);
+    srvmon_init(&d->mon, scn_server_pid(o));
+    d->sh.mon = &d->mon;
     for (int i = 0; i < o->threads; i++)
         if (init_worker(d, i, err, cap) < 0) {
             snprintf(err, cap, "worker setup failed (out of memory?)");
@@ -444,6 +448,8 @@ static void print_report(const direct_run *d, const dtotals *t)
     report_lat_row(stdout, "send->receive", &t->dlv);
     report_lat_row(stdout, "client send lag", &t->lag);
     report_lat_row(stdout, "s->r from actual send", &t->dlv_sent);
+    printf("\n");
+    srvmon_print(&d->mon, stdout);
     printf("\n  send->receive histogram:\n");
     bh_print_ascii(&t->dlv, stdout, "  ");
 }
@@ -505,6 +511,7 @@ static int finish(direct_run *d)
                   o->duration, "warmup_s", o->warmup, "drain_s", o->drain,
                   "content_bytes", (json_int_t)o->content_bytes));
     json_object_set_new(root, "results", results_json(d, t));
+    json_object_set_new(root, "server", srvmon_json(&d->mon));
     json_object_set_new(root, "timeline",
                         scn_timeline(d->wp, o->threads, "ack", "dlv"));
     int rc = report_write(o, root) < 0 || t->miss_ack || t->miss_dlv;
@@ -523,6 +530,7 @@ static void teardown(direct_run *d)
         free(d->dw[i].msgs);
     }
     free(d->dw);
+    srvmon_free(&d->mon);
     free(d->conv);
     free(d->conns);
     free(d->content);
@@ -560,6 +568,8 @@ static int d_max_step(void *state, mx_result *r)
     scn_run_id(d->run_id, sizeof(d->run_id)); /* late frames of the last
                                                  step become strays */
     bc_step_reset(&d->sh, d->wp);
+    srvmon_free(&d->mon);
+    srvmon_init(&d->mon, d->mon.pid); /* this step's window */
     for (int i = 0; i < d->o->threads; i++)
         if (prepare_run(&d->dw[i]) < 0)
             return -1;

@@ -148,3 +148,10 @@ int scn_check_fds(size_t nconns, char *err, size_t cap)
              nconns, nconns + BENCH_FD_RESERVE, lim);
     return -1;
 }
+
+int scn_server_pid(const bench_opts *o)
+{
+    if (o->server_pid)
+        return o->server_pid;
+    return bench_find_listener_pid(ntohs(o->target.addr.sin_port));
+}

@@ -35,6 +35,9 @@ static const metric_def defs[] = {
     M(store_batch_messages_total, "counter",
       "Messages written by group commits (divide by batches for batch size)."),
     M(store_errors_total, "counter", "Failed store transactions."),
+    M(messaging_careful_batches_total, "counter",
+      "Group commits redone with a client_msg_id lookup per message because "
+      "the first try hit the store's fence (a resend of a stored message)."),
     M(messaging_queue_depth, "gauge", "Requests waiting for the messaging pipeline."),
     M(auth_failures_total, "counter", "Rejected tokens and failed logins."),
 };

@@ -26,6 +26,7 @@ typedef struct pl_metrics {
     atomic_int_fast64_t store_batches_total;
     atomic_int_fast64_t store_batch_messages_total;
     atomic_int_fast64_t store_errors_total;
+    atomic_int_fast64_t messaging_careful_batches_total;
     atomic_int_fast64_t messaging_queue_depth; /* gauge */
     atomic_int_fast64_t auth_failures_total;
 } pl_metrics;

@@ -36,6 +36,9 @@ static void *worker_main(void *arg)
     pl_worker *w = arg;
     pl_workpool *p = w->pool;
     pl_qitem it;
+    char name[16];
+    snprintf(name, sizeof(name), "pl-%.8s-%d", p->name, w->idx);
+    pthread_setname_np(pthread_self(), name);
     /* one job at a time: a worker that grabbed a backlog would run it
      * serially while its siblings sleep */
     while (pl_queue_pop_many(&p->q, &it, 1, true) == 1)

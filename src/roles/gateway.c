@@ -477,6 +477,9 @@ static void on_tick(pl_loop *l, void *ctx) { gw_conn_tick(ctx); }
 static void *loop_main(void *arg)
 {
     gw_loop *gw = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "pl-loop-%d", gw->idx);
+    pthread_setname_np(pthread_self(), name); /* top -H, perf, gdb */
     tl_loop = gw;
     pl_loop_run(gw->loop);
     return NULL;

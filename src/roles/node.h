@@ -31,6 +31,10 @@ typedef struct pl_node {
     struct pl_fanout *fanout;
     struct pl_presence_role *presence_role;
     atomic_int state;
+    /* Bumped on every membership change seen on the bus (messaging's
+     * member cache drops its entries when it moves). Lives in the node,
+     * not in a role: bus subscriptions outlive the roles. */
+    atomic_uint_fast64_t membership_gen;
 } pl_node;
 
 #endif

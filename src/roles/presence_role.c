@@ -143,6 +143,7 @@ static size_t announce_due(struct pl_presence_role *pr, bool all)
 static void *presence_main(void *arg)
 {
     struct pl_presence_role *pr = arg;
+    pthread_setname_np(pthread_self(), "pl-presence");
     pthread_mutex_lock(&pr->mu);
     while (!pr->stopping) {
         struct timespec ts;
