@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./parley-data
 
-.PHONY: all deps build run test unit blackbox fuzz bench tsan clean format
+.PHONY: all deps build run test unit blackbox fuzz bench soak tsan clean format
 
 all: build
 
@@ -40,6 +40,10 @@ blackbox: build
 bench: build
 	@scripts/deps.sh bench
 	@bench/run.sh
+
+soak: build
+	@scripts/deps.sh bench
+	@bench/soak.sh
 
 tsan: deps
 	@scripts/deps.sh test

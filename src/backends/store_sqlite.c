@@ -223,7 +223,8 @@ static pl_status sq_open(const struct pl_config *cfg, pl_store **out)
         return rc;
     }
     s->base.ops = &pl_store_sqlite_ops;
-    s->merge_rows = PL_SQ_MERGE_ROWS;
+    s->merge_rows = cfg->sqlite_merge_rows > 0 ? cfg->sqlite_merge_rows
+                                               : PL_SQ_MERGE_ROWS;
     *out = &s->base;
     return PL_OK;
 }

@@ -47,6 +47,9 @@ typedef struct bench_opts {
     double lo, hi;         /* max: first rate, highest rate tried */
     long bisect;           /* max: bisection steps after the doubling (4) */
     int quiet; /* --quiet: no progress line */
+    /* Set by bench_fit_fds: the connections do not fit under one fd
+     * table, so every worker thread takes its own (see common.h). */
+    int private_fds;
 } bench_opts;
 
 /* One user from `parley admin create-users`. Strings point into the
@@ -85,6 +88,11 @@ int bench_find_listener_pid(uint16_t port);
 long bench_raise_nofile(void);
 /* The fd headroom a process keeps for itself (epoll, stdio, REST, pipes). */
 #define BENCH_FD_RESERVE 64
+/* When the scenario's connections exceed the fd limit, gives each worker
+ * thread its own descriptor table (o->private_fds) and raises o->threads
+ * so each thread's share fits; `max` keeps one table (its connections
+ * outlive the threads of one step). 0, or -1 with err filled. */
+int bench_fit_fds(bench_opts *o, char *err, size_t cap);
 
 /* Scenarios: each returns the process exit status. */
 int bench_direct(const bench_opts *o);

@@ -4,6 +4,7 @@
 #include "bench/srvmon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +36,13 @@ int bc_worker_init(bc_worker *w, int id, bc_shared *sh, const bench_opts *o,
 
 void bc_worker_free(bc_worker *w)
 {
-    for (size_t i = 0; i < w->nconns; i++)
-        if (w->conns[i]->state != BW_NEW && w->conns[i]->state != BW_CLOSED)
-            bw_conn_close(&w->loop, w->conns[i]);
+    for (size_t i = 0; i < w->nconns; i++) {
+        bw_conn *c = w->conns[i];
+        if (w->fds_private)
+            c->fd = -1; /* closed when the worker's fd table went away */
+        if (c->state != BW_NEW && c->state != BW_CLOSED)
+            bw_conn_close(&w->loop, c);
+    }
     bw_loop_free(&w->loop);
     free(w->tl);
     w->tl = NULL;
@@ -112,8 +117,20 @@ void bc_count_close(bc_worker *w, bw_conn *c, const char *why)
     bc_note_error(w, why, strlen(why));
 }
 
+/* A private fd table for this worker thread (bc_shared.private_fds). */
+static void own_fd_table(bc_worker *w)
+{
+    if (!w->sh->private_fds || w->fds_private)
+        return;
+    if (unshare(CLONE_FILES) == 0)
+        w->fds_private = 1;
+    else
+        bc_note_error(w, "unshare(CLONE_FILES) failed", 27);
+}
+
 void bc_connect_all(bc_worker *w)
 {
+    own_fd_table(w);
     size_t next = 0, inflight = w->sh->inflight ? w->sh->inflight : 1;
     uint64_t deadline = bw_now_ns() + BC_CONNECT_TIMEOUT_NS;
     for (;;) {

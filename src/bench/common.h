@@ -51,6 +51,12 @@ typedef struct bc_shared {
     void (*before_t0)(void *ctx);
     void *ctx;
     struct srvmon *mon; /* NULL, or sampled once per second by bc_wait */
+    /* Each worker thread unshares its file-descriptor table before it
+     * connects (unshare(CLONE_FILES)): the per-process fd limit is a limit
+     * per table, so T workers can hold T times as many sockets while
+     * still sharing memory (the group scenario's per-message table). A
+     * worker's sockets then live and die with its thread. */
+    int private_fds;
 } bc_shared;
 
 /* The first member of every scenario's worker struct. */
@@ -66,6 +72,7 @@ typedef struct bc_worker {
     size_t tl_len;
     size_t tl_pub; /* last second whose p99 was published */
     char first_err[96];
+    int fds_private; /* this worker's sockets are in its own fd table */
     uint64_t close_codes[16]; /* counts by reason kind, see bc_close_kind */
 } bc_worker;
 

@@ -546,7 +546,7 @@ int bench_direct(const bench_opts *o)
         fprintf(stderr, "parley-bench direct: need --pairs >= 1, --rate > 0\n");
         return 2;
     }
-    if (scn_check_fds(2 * (size_t)o->pairs, err, sizeof(err)) < 0 ||
+    if (scn_check_fds(o, 2 * (size_t)o->pairs, err, sizeof(err)) < 0 ||
         setup(&d, err, sizeof(err)) < 0) {
         fprintf(stderr, "parley-bench direct: %s\n", err);
         goto out;
@@ -614,7 +614,7 @@ int direct_max_open(const bench_opts *o, mx_scenario *s, char *err,
     *s = (mx_scenario){"send->receive", "msgs/s", d, d_max_step, d_max_close};
     if (o->pairs < 1)
         snprintf(err, cap, "need --pairs >= 1");
-    else if (scn_check_fds(2 * (size_t)o->pairs, err, cap) == 0 &&
+    else if (scn_check_fds(o, 2 * (size_t)o->pairs, err, cap) == 0 &&
              setup(d, err, cap) == 0)
         return 0;
     d_max_close(d);

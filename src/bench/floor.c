@@ -469,7 +469,7 @@ int bench_floor(const bench_opts *o)
                         "> 0 or --messages >= 1 (>= --coalesce)\n");
         return 2;
     }
-    if (scn_check_fds((size_t)o->conns, err, sizeof(err)) < 0) {
+    if (scn_check_fds(o, (size_t)o->conns, err, sizeof(err)) < 0) {
         fprintf(stderr, "parley-bench floor: %s\n", err);
         return 2;
     }

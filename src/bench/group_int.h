@@ -11,6 +11,7 @@
 
 #include "bench/common.h"
 #include "bench/scn.h"
+#include "bench/srvmon.h"
 
 #define GROUP_ADD_BATCH 1000 /* member_ids / user_ids per call (the max) */
 
@@ -47,6 +48,7 @@ struct group_run {
     char *content;
     int burst;
     bc_shared sh;
+    srvmon mon; /* the server's CPU and RSS, when it is local */
     gworker *gw;
     bc_worker *wp[BC_MAX_WORKERS];
 };

@@ -130,6 +130,8 @@ static int setup(group_run *g, char *err, size_t cap)
         alloc_run(g, err, cap) < 0 || create_group(g, err, cap) < 0)
         return -1;
     scn_shared_init(&g->sh, o, "group", (size_t)o->connected);
+    srvmon_init(&g->mon, scn_server_pid(o));
+    g->sh.mon = &g->mon;
     if (g->burst)
         g->sh.warm_ns = g->sh.meas_ns = 0;
     g->sh.before_t0 = group_before_t0;
@@ -254,6 +256,8 @@ static void print_report(const group_run *g, const gtotals *t)
     report_lat_row(stdout, "each delivery", &t->dlv);
     report_lat_row(stdout, "all-reached", &t->all);
     report_lat_row(stdout, "client send lag", &t->lag);
+    printf("\n");
+    srvmon_print(&g->mon, stdout);
     printf("\n  each-delivery histogram:\n");
     bh_print_ascii(&t->dlv, stdout, "  ");
 }
@@ -300,6 +304,7 @@ static int finish(group_run *g)
                   "duration_s", o->duration, "warmup_s", o->warmup,
                   "content_bytes", (json_int_t)o->content_bytes));
     json_object_set_new(root, "results", results_json(g, t));
+    json_object_set_new(root, "server", srvmon_json(&g->mon));
     json_object_set_new(root, "timeline",
                         scn_timeline(g->wp, o->threads, "dlv", "all"));
     int rc = report_write(o, root) < 0 || t->missing > 0;
@@ -317,6 +322,7 @@ static void teardown(group_run *g)
         free(g->gw[i].senders);
     }
     free(g->gw);
+    srvmon_free(&g->mon);
     free(g->conns);
     free(g->last_seq);
     free(g->msgs);
@@ -350,7 +356,7 @@ int bench_group(const bench_opts *o)
         return 2;
     }
     g->o = o;
-    if (scn_check_fds((size_t)o->connected, err, sizeof(err)) < 0 ||
+    if (scn_check_fds(o, (size_t)o->connected, err, sizeof(err)) < 0 ||
         setup(g, err, sizeof(err)) < 0) {
         fprintf(stderr, "parley-bench group: %s\n", err);
         goto out;
@@ -401,6 +407,8 @@ static int g_max_step(void *state, mx_result *r)
         return -1;
     atomic_store(&g->next, 0);
     bc_step_reset(&g->sh, g->wp);
+    srvmon_free(&g->mon);
+    srvmon_init(&g->mon, g->mon.pid); /* this step's window */
     for (int i = 0; i < g->o->threads; i++)
         prepare_worker(&g->gw[i]);
     if (bc_start(&g->sh, g->wp, group_main) < 0)
@@ -430,7 +438,7 @@ int group_max_open(const bench_opts *o, mx_scenario *s, char *err,
     if (o->burst)
         snprintf(err, cap, "--burst does not apply to max");
     else if (check(o) == 0 &&
-             scn_check_fds((size_t)o->connected, err, cap) == 0 &&
+             scn_check_fds(o, (size_t)o->connected, err, cap) == 0 &&
              setup(g, err, cap) == 0)
         return 0;
     if (!err[0])

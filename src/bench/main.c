@@ -26,6 +26,10 @@ int main(int argc, char **argv)
         bench_usage(stderr);
         return 2;
     }
+    if (bench_fit_fds(&o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "parley-bench: %s\n", err);
+        return 2;
+    }
     report_init();
     signal(SIGPIPE, SIG_IGN);
     /* Timed waits end within ~1 us instead of the default 50 us slack:

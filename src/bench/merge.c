@@ -139,11 +139,28 @@ int bench_merge(int argc, char **argv)
 
 /* Prints the timeline as columns: t, sent, delivered, then the four
  * latency quantiles (keys ending in "_ms", a's before b's). */
-static void print_timeline(json_t *tl)
+/* The server's RSS (KiB) at second t: the last sample at or before it,
+ * or 0 when the run has none (server not local). */
+static double rss_at(json_t *samples, double t)
+{
+    size_t i;
+    json_t *s;
+    double rss = 0;
+    json_array_foreach(samples, i, s)
+    {
+        if (json_number_value(json_object_get(s, "t")) > t + 0.5)
+            break;
+        rss = json_number_value(json_object_get(s, "rss_kib"));
+    }
+    return rss;
+}
+
+static void print_timeline(json_t *tl, json_t *samples)
 {
     size_t i;
     json_t *e;
-    printf("# t sent delivered a_p50_ms a_p99_ms b_p50_ms b_p99_ms\n");
+    printf("# t sent delivered a_p50_ms a_p99_ms b_p50_ms b_p99_ms "
+           "server_rss_kib\n");
     json_array_foreach(tl, i, e)
     {
         double q[4] = {0};
@@ -156,11 +173,11 @@ static void print_timeline(json_t *tl)
             if (n > 3 && strcmp(key + n - 3, "_ms") == 0 && k < 4)
                 q[k++] = json_number_value(x);
         }
-        printf("%g %g %g %g %g %g %g\n",
-               json_number_value(json_object_get(e, "t")),
+        double t = json_number_value(json_object_get(e, "t"));
+        printf("%g %g %g %g %g %g %g %g\n", t,
                json_number_value(json_object_get(e, "sent")),
                json_number_value(json_object_get(e, "delivered")), q[0], q[1],
-               q[2], q[3]);
+               q[2], q[3], rss_at(samples, t));
     }
 }
 
@@ -178,7 +195,7 @@ int bench_timeline(int argc, char **argv)
         json_decref(j);
         return 1;
     }
-    print_timeline(tl);
+    print_timeline(tl, json_object_get(json_object_get(j, "server"), "samples"));
     json_decref(j);
     return 0;
 }

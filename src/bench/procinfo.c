@@ -108,3 +108,41 @@ long bench_raise_nofile(void)
     }
     return rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (long)rl.rlim_cur;
 }
+
+/* The connections the scenario holds at once (0: not a socket-heavy one
+ * that bench_fit_fds can split). */
+static size_t conns_needed(const bench_opts *o)
+{
+    if (!strcmp(o->scenario, "direct"))
+        return 2 * (size_t)o->pairs;
+    if (!strcmp(o->scenario, "group"))
+        return (size_t)o->connected;
+    return 0;
+}
+
+int bench_fit_fds(bench_opts *o, char *err, size_t cap)
+{
+    long lim = bench_raise_nofile(), per = lim - BENCH_FD_RESERVE;
+    size_t need = conns_needed(o);
+    if (need == 0 || (long)need <= per)
+        return 0;
+    if (per < 1) {
+        snprintf(err, cap, "the fd limit (%ld) leaves no room", lim);
+        return -1;
+    }
+    long threads = (long)((need + (size_t)per - 1) / (size_t)per);
+    if (threads > 64) {
+        snprintf(err, cap, "%zu connections need %ld threads of %ld fds; "
+                 "the most is 64", need, threads, per);
+        return -1;
+    }
+    o->private_fds = 1;
+    if (o->threads < threads) {
+        if (!o->quiet)
+            fprintf(stderr, "parley-bench: %zu connections exceed the fd limit "
+                    "(%ld): %ld worker threads, each with its own fd table\n",
+                    need, lim, threads);
+        o->threads = (int)threads;
+    }
+    return 0;
+}

@@ -123,6 +123,7 @@ void scn_shared_init(bc_shared *sh, const bench_opts *o, const char *label,
     sh->drain_ns = (uint64_t)(o->drain * 1e9);
     sh->expect_conns = conns;
     sh->inflight = (size_t)o->concurrency / (size_t)o->threads + 1;
+    sh->private_fds = o->private_fds;
 }
 
 json_t *scn_timeline(bc_worker **wp, int n, const char *a, const char *b)
@@ -136,15 +137,19 @@ json_t *scn_timeline(bc_worker **wp, int n, const char *a, const char *b)
     return j;
 }
 
-int scn_check_fds(size_t nconns, char *err, size_t cap)
+int scn_check_fds(const bench_opts *o, size_t nconns, char *err, size_t cap)
 {
     long lim = bench_raise_nofile();
-    if ((long)nconns + BENCH_FD_RESERVE <= lim)
+    size_t per = o->private_fds ? (nconns + (size_t)o->threads - 1) /
+                                      (size_t)o->threads
+                                : nconns;
+    if ((long)per + BENCH_FD_RESERVE <= lim)
         return 0;
     snprintf(err, cap,
-             "%zu connections need %zu file descriptors but this "
-             "process may open %ld; split the run over several processes "
-             "(run several parley-bench, or use `idle`, which forks itself)",
+             "%zu connections need %zu file descriptors but one fd table "
+             "holds %ld (`max` keeps its connections across steps in one "
+             "table; direct and group split them over worker threads with "
+             "their own tables by themselves)",
              nconns, nconns + BENCH_FD_RESERVE, lim);
     return -1;
 }

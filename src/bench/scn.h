@@ -43,7 +43,8 @@ void scn_shared_init(bc_shared *sh, const bench_opts *o, const char *label,
 json_t *scn_timeline(bc_worker **wp, int n, const char *a, const char *b);
 /* Fails with a clear message when nconns sockets (plus headroom) do not
  * fit under this process's file-descriptor limit. */
-int scn_check_fds(size_t nconns, char *err, size_t cap);
+int scn_check_fds(const bench_opts *o, size_t nconns, char *err,
+                  size_t cap);
 /* --server-pid, else the local process listening on the target's port
  * (-1 if none is found: a remote server, or nginx in front). */
 int scn_server_pid(const bench_opts *o);

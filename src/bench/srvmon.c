@@ -130,6 +130,45 @@ static json_t *threads_json(const srvmon *m, uint64_t *total)
     return o;
 }
 
+/* Least-squares slope of RSS (KiB per minute) over the samples with t in
+ * [a, b]; 0 with fewer than 3 samples. */
+static double rss_slope(const srvmon *m, double a, double b)
+{
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        double x = m->s[i].t / 60.0, y = (double)m->s[i].rss_kib;
+        if (m->s[i].t < a || m->s[i].t > b)
+            continue;
+        n++;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    double den = n * sxx - sx * sx;
+    return n >= 3 && den != 0 ? (n * sxy - sx * sy) / den : 0;
+}
+
+/* RSS over the window: first, last, max, and the growth rate over its
+ * second half (a leak shows as a slope that does not flatten). */
+static json_t *rss_json(const srvmon *m)
+{
+    long first = -1, last = -1, max = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->s[i].t < m->tw[0] || m->s[i].t > m->tw[1])
+            continue;
+        if (first < 0)
+            first = m->s[i].rss_kib;
+        last = m->s[i].rss_kib;
+        max = m->s[i].rss_kib > max ? m->s[i].rss_kib : max;
+    }
+    double mid = (m->tw[0] + m->tw[1]) / 2;
+    return json_pack("{s:I, s:I, s:I, s:f}", "window_first_kib",
+                     (json_int_t)first, "window_last_kib", (json_int_t)last,
+                     "window_max_kib", (json_int_t)max,
+                     "second_half_kib_per_min", rss_slope(m, mid, m->tw[1]));
+}
+
 json_t *srvmon_json(const srvmon *m)
 {
     uint64_t total;
@@ -144,13 +183,14 @@ json_t *srvmon_json(const srvmon *m)
                               (json_int_t)m->s[i].delivered));
     json_t *th = threads_json(m, &total);
     double w = m->tw[1] - m->tw[0];
-    return json_pack("{s:i, s:f, s:f, s:o, s:o}", "pid", m->pid,
+    return json_pack("{s:i, s:f, s:f, s:o, s:o, s:o}", "pid", m->pid,
                      "cpu_ms_per_1k_deliveries", per_1k(m, total),
                      "cpu_cores_in_window",
                      m->have[1] && w > 0
                          ? (double)total / (double)sysconf(_SC_CLK_TCK) / w
                          : -1.0,
-                     "threads_cpu_ms_per_1k", th, "samples", series);
+                     "threads_cpu_ms_per_1k", th, "rss", rss_json(m),
+                     "samples", series);
 }
 
 void srvmon_print(const srvmon *m, FILE *f)
@@ -179,6 +219,8 @@ void srvmon_print(const srvmon *m, FILE *f)
         rmax = m->s[i].rss_kib > rmax ? m->s[i].rss_kib : rmax;
     if (m->n)
         fprintf(f, "  server RSS    %ld KiB at start, %ld KiB at end, max %ld "
-                   "KiB (%zu samples)\n",
-                m->s[0].rss_kib, m->s[m->n - 1].rss_kib, rmax, m->n);
+                   "KiB (%zu samples); second half of the window: %+.0f "
+                   "KiB/min\n",
+                m->s[0].rss_kib, m->s[m->n - 1].rss_kib, rmax, m->n,
+                rss_slope(m, (m->tw[0] + m->tw[1]) / 2, m->tw[1]));
 }

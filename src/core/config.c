@@ -77,6 +77,10 @@ static const opt opts[] = {
         "concurrent Argon2id password hashes"),
     ENUM("sqlite-synchronous", sqlite_synchronous, sync_choices, "full",
          "SQLite PRAGMA synchronous"),
+    INT("sqlite-merge-rows", sqlite_merge_rows, 64, 1048576, "8192",
+        "SQLite store: message-log rows merged into the per-conversation "
+        "indexes in one go (bigger: less write work, rarer but longer "
+        "stalls, more memory for the unmerged tail)"),
     INT("max-frame", max_frame, 1 * KIB, 64 * MIB, "65536",
         "largest WebSocket frame or message, bytes"),
     INT("max-content", max_content, 1, 16 * MIB, "4096",

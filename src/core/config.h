@@ -23,6 +23,7 @@ typedef struct pl_config {
     int store_threads;       /* store worker pool size */
     int hash_threads;        /* concurrent Argon2id hashes */
     char sqlite_synchronous[16]; /* full|normal */
+    int sqlite_merge_rows;   /* log rows merged into the indexes at once */
     int64_t max_frame;       /* bytes, WebSocket frame/message */
     int64_t max_content;     /* bytes of message content */
     int64_t max_body;        /* bytes of an HTTP request body */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/jsonw.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
@@ -414,6 +415,30 @@ static void on_read(gw_conn *c, json_t *o)
     submit_req(c, r, NULL);
 }
 
+/* The ack of every send, written directly (core/jsonw.h): the same bytes
+ * as jansson, without a tree of allocations per message. */
+static void send_ack(gw_conn *c, const pl_msg_req *r)
+{
+    char buf[320 + PL_CLIENT_MSG_ID_MAX * 6], id[PL_UUID_STRLEN + 1],
+        ts[PL_TIME_STRLEN + 1];
+    pl_jsonw w;
+    pl_jsonw_init(&w, buf, sizeof(buf));
+    PL_JSONW_LIT(&w, "{\"type\":\"ack\",\"client_msg_id\":");
+    pl_jsonw_str(&w, r->client_msg_id, strlen(r->client_msg_id));
+    PL_JSONW_LIT(&w, ",\"conversation_id\":\"");
+    pl_jsonw_raw(&w, pl_uuid_fmt(&r->conv_id, id), PL_UUID_STRLEN);
+    PL_JSONW_LIT(&w, "\",\"seq\":");
+    pl_jsonw_int(&w, r->msg.seq);
+    PL_JSONW_LIT(&w, ",\"message_id\":\"");
+    pl_jsonw_raw(&w, pl_uuid_fmt(&r->msg.msg_id, id), PL_UUID_STRLEN);
+    PL_JSONW_LIT(&w, "\",\"created_at\":\"");
+    pl_jsonw_raw(&w, pl_time_fmt(r->msg.created_ms, ts), PL_TIME_STRLEN);
+    PL_JSONW_LIT(&w, "\"}");
+    pl_rbuf *b = w.ok ? pl_rbuf_ws_text(buf, w.len) : NULL;
+    if (b)
+        gw_conn_send(c, b);
+}
+
 void gw_ws_msg_result(gw_conn *c, pl_msg_req *r)
 {
     if (c->state != GW_WS_OPEN)
@@ -430,15 +455,7 @@ void gw_ws_msg_result(gw_conn *c, pl_msg_req *r)
     }
     if (r->kind != PL_REQ_SEND)
         return; /* a read: the `read` event is the confirmation */
-    char cid[PL_UUID_STRLEN + 1], mid[PL_UUID_STRLEN + 1],
-        ts[PL_TIME_STRLEN + 1];
-    gw_ws_send_json(c, json_pack("{s:s,s:s,s:s,s:I,s:s,s:s}", "type", "ack",
-                                 "client_msg_id", r->client_msg_id,
-                                 "conversation_id",
-                                 pl_uuid_fmt(&r->conv_id, cid), "seq",
-                                 (json_int_t)r->msg.seq, "message_id",
-                                 pl_uuid_fmt(&r->msg.msg_id, mid), "created_at",
-                                 pl_time_fmt(r->msg.created_ms, ts)));
+    send_ack(c, r);
 }
 
 static void on_text(gw_conn *c, const char *p, size_t len)
