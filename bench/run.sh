@@ -166,6 +166,13 @@ bench floor_burst floor --conns "$CONNECTED" --frame-bytes "$FB" --rate 0 \
     --messages "$BURST"
 bench floor_burst_coalesced floor --conns "$CONNECTED" --frame-bytes "$FB" \
     --rate 0 --messages "$BURST" --coalesce "$BURST"
+# The floor of direct: a plain relay with the same pairs, frame size and
+# replies (ack + echo + the peer's copy), at the same rate and overloaded.
+DB=$(sed -n 's/^ *"frame_bytes": \([0-9]*\).*/\1/p' "$WORK/group.json" 2>/dev/null | head -n1)
+bench relay relay --pairs "$PAIRS" --rate "$RATE" --frame-bytes "${DB:-300}" \
+    --duration "$D" --warmup "$W"
+bench relay_high relay --pairs "$HPAIRS" --rate $((HRATE * 4)) \
+    --frame-bytes "${DB:-300}" --duration $((D / 2)) --warmup "$W"
 
 # idle on a fresh server, so its RSS growth is the connections' alone.
 start_server idle

@@ -99,6 +99,7 @@ int bench_direct(const bench_opts *o);
 int bench_group(const bench_opts *o);
 int bench_idle(const bench_opts *o);
 int bench_floor(const bench_opts *o);
+int bench_relay(const bench_opts *o);
 int bench_max(const bench_opts *o);
 int bench_selftest(void);
 /* merge.c: `parley-bench merge OUT NAME=FILE...` (argv as given). */

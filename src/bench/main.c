@@ -46,6 +46,8 @@ int main(int argc, char **argv)
         return bench_max(&o);
     if (!strcmp(o.scenario, "floor"))
         return bench_floor(&o);
+    if (!strcmp(o.scenario, "relay"))
+        return bench_relay(&o);
     fprintf(stderr, "parley-bench: unknown scenario '%s'\n", o.scenario);
     bench_usage(stderr);
     return 2;

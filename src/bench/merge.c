@@ -51,6 +51,8 @@ static const struct {
     {"floor_burst_deliveries_per_s", "floor_burst", "deliveries_per_s", NULL},
     {"floor_burst_coalesced_deliveries_per_s", "floor_burst_coalesced",
      "deliveries_per_s", NULL},
+    {"relay_p99_ms", "relay", "send_to_receive_latency", "p99_ms"},
+    {"relay_high_arrived_per_s", "relay_high", "arrived_per_s", NULL},
     {"idle_rss_bytes_per_conn", "idle", "rss_bytes_per_conn", NULL},
     {"idle_connects_per_s", "idle", "connects_per_s", NULL},
 };
@@ -66,6 +68,14 @@ static json_t *summary(json_t *runs)
     put(s, "group_burst_ratio_to_coalesced_floor",
         ratio(gb,
               fig(runs, "floor_burst_coalesced", "deliveries_per_s", NULL)));
+    put(s, "direct_high_ratio_to_relay_floor",
+        ratio(fig(runs, "direct_high", "delivered_per_s", NULL),
+              fig(runs, "relay_high", "arrived_per_s", NULL)));
+    json_t *cpu = json_object_get(
+        json_object_get(json_object_get(runs, "direct"), "server"),
+        "cpu_ms_per_1k_deliveries");
+    put(s, "direct_server_cpu_ms_per_1k",
+        json_is_number(cpu) ? json_number_value(cpu) : -1);
     return s;
 }
 
