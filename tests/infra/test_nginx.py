@@ -162,6 +162,11 @@ def test_rest_and_websocket_through_nginx(tmp_path, ngx):
         assert r.status_code == 413
         assert r.json()["error"]["code"] == "payload_too_large"
         api.close()
+        # b's WebSocket carried its token in the query string: not logged
+        with open(os.path.join(str(ngx), "nginx", "access.log")) as f:
+            log = f.read()
+        assert '"GET /v1/ws"' in log
+        assert b.token not in log and "access_token" not in log
     finally:
         srv.stop()
 
