@@ -46,14 +46,12 @@ pl_status pl_kafka_status(rd_kafka_resp_err_t e)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
-    int lv = level <= 4 ? PL_LOG_WARN : level <= 6 ? PL_LOG_INFO
-                                                   : PL_LOG_DEBUG;
+    int lv = level <= 4 ? PL_LOG_WARN : level <= 6 ? PL_LOG_INFO : PL_LOG_DEBUG;
     pl_log(lv, "kafka_log", "client", PL_LS, rd_kafka_name(rk), "facility",
            PL_LS, fac, "msg", PL_LS, buf, NULL);
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason,
-                     void *opaque)
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     char fatal[256];
     rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)err;
@@ -128,8 +126,7 @@ rd_kafka_conf_t *pl_kafka_conf_build(const pl_kafka_conf *c,
 
 /* ---- producer ---- */
 
-static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                      void *opaque)
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     pl_kafka_producer *p = opaque;
     pl_status st = pl_kafka_status(m->err);
@@ -175,9 +172,9 @@ pl_kafka_producer *pl_kafka_producer_new(const pl_kafka_conf *c,
     rc = pl_kafka_conf_build(c, producer_defs, err, errcap);
     if (!rc)
         goto fail;
-    snprintf(qmax, sizeof(qmax), "%lld",
-             (long long)(c->queue_max > 0 ? c->queue_max
-                                          : DEFAULT_PRODUCER_QUEUE));
+    snprintf(
+        qmax, sizeof(qmax), "%lld",
+        (long long)(c->queue_max > 0 ? c->queue_max : DEFAULT_PRODUCER_QUEUE));
     if (rd_kafka_conf_set(rc, "queue.buffering.max.messages", qmax, err,
                           errcap) != RD_KAFKA_CONF_OK)
         goto fail;
@@ -242,8 +239,8 @@ void pl_kafka_producer_free(pl_kafka_producer *p, int timeout_ms)
         pl_log(PL_LOG_WARN, "kafka_close_undelivered", "client", PL_LS,
                rd_kafka_name(p->rk), "count", PL_LI,
                (int64_t)atomic_load(&p->pending), NULL);
-        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE |
-                                  RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_purge(p->rk,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(p->rk, 1000);
     }
     rd_kafka_destroy(p->rk);

@@ -75,8 +75,8 @@ static const char *const consumer_defs[] = {
     NULL,
 };
 
-static pl_status subscribe(rd_kafka_t *rk, const char *const *topics,
-                           size_t n, char *err, size_t errcap)
+static pl_status subscribe(rd_kafka_t *rk, const char *const *topics, size_t n,
+                           char *err, size_t errcap)
 {
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t e;
@@ -110,12 +110,11 @@ static rd_kafka_conf_t *consumer_conf(const pl_kafka_conf *c, char *err,
     rc = pl_kafka_conf_build(c, consumer_defs, err, errcap);
     if (!rc)
         return NULL;
-    snprintf(kb, sizeof(kb), "%lld",
-             (long long)(c->queue_max > 0 ? c->queue_max
-                                          : DEFAULT_CONSUMER_KBYTES));
+    snprintf(
+        kb, sizeof(kb), "%lld",
+        (long long)(c->queue_max > 0 ? c->queue_max : DEFAULT_CONSUMER_KBYTES));
     if (rd_kafka_conf_set(rc, "group.id", c->group_id, err, errcap) ||
-        rd_kafka_conf_set(rc, "queued.max.messages.kbytes", kb, err,
-                          errcap)) {
+        rd_kafka_conf_set(rc, "queued.max.messages.kbytes", kb, err, errcap)) {
         rd_kafka_conf_destroy(rc);
         return NULL;
     }
@@ -222,8 +221,7 @@ void pl_kafka_consumer_free(pl_kafka_consumer *c)
     e = rd_kafka_consumer_close(c->rk);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         pl_log(PL_LOG_WARN, "kafka_close_failed", "client", PL_LS,
-               rd_kafka_name(c->rk), "code", PL_LS, rd_kafka_err2name(e),
-               NULL);
+               rd_kafka_name(c->rk), "code", PL_LS, rd_kafka_err2name(e), NULL);
     rd_kafka_destroy(c->rk);
     free(c);
 }

@@ -139,10 +139,11 @@ static void *consumer_main(void *arg)
     smoke *s = arg;
     char err[512];
     const char *topics[] = {s->o.topic};
-    pl_kafka_conf kc = {.brokers = s->o.brokers, .group_id = s->o.group,
+    pl_kafka_conf kc = {.brokers = s->o.brokers,
+                        .group_id = s->o.group,
                         .client_id = "smoke-consumer"};
-    pl_kafka_consumer *c = pl_kafka_consumer_new(&kc, topics, 1, err,
-                                                 sizeof(err));
+    pl_kafka_consumer *c =
+        pl_kafka_consumer_new(&kc, topics, 1, err, sizeof(err));
     pl_kafka_msg m;
     int uncommitted = 0;
 
@@ -208,7 +209,9 @@ static int produce_all(smoke *s, pl_kafka_producer *p, double *restart_s)
             return -1;
         pl_kafka_producer_poll(p, 0);
         if (i == restart_at && s->o.restart_cmd) {
-            while (s->acked_count < restart_at && s->failed == 0)
+            double end = now_s() + s->o.timeout_s;
+            while (s->acked_count < restart_at && s->failed == 0 &&
+                   now_s() < end)
                 pl_kafka_producer_poll(p, 100);
             fprintf(stderr, "kafka-smoke: %d acknowledged, restarting\n",
                     s->acked_count);
@@ -238,7 +241,8 @@ static int resume_check(smoke *s, pl_kafka_producer *p)
 {
     char err[512];
     const char *topics[] = {s->o.topic};
-    pl_kafka_conf kc = {.brokers = s->o.brokers, .group_id = s->o.group,
+    pl_kafka_conf kc = {.brokers = s->o.brokers,
+                        .group_id = s->o.group,
                         .client_id = "smoke-resume"};
     pl_kafka_consumer *c;
     pl_kafka_msg m;
@@ -280,15 +284,21 @@ static void usage(void)
 
 static void parse_opts(int argc, char **argv, opts *o)
 {
-    static const struct option lo[] = {
-        {"brokers", 1, 0, 'b'}, {"topic", 1, 0, 't'},
-        {"group", 1, 0, 'g'},   {"messages", 1, 0, 'n'},
-        {"keys", 1, 0, 'k'},    {"queue", 1, 0, 'q'},
-        {"timeout", 1, 0, 'T'}, {"restart-cmd", 1, 0, 'r'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"brokers", 1, 0, 'b'},
+                                       {"topic", 1, 0, 't'},
+                                       {"group", 1, 0, 'g'},
+                                       {"messages", 1, 0, 'n'},
+                                       {"keys", 1, 0, 'k'},
+                                       {"queue", 1, 0, 'q'},
+                                       {"timeout", 1, 0, 'T'},
+                                       {"restart-cmd", 1, 0, 'r'},
+                                       {0, 0, 0, 0}};
     int ch;
 
-    *o = (opts){.n = 20000, .keys = 64, .queue = 2000, .timeout_s = 120,
+    *o = (opts){.n = 20000,
+                .keys = 64,
+                .queue = 2000,
+                .timeout_s = 120,
                 .group = "kafka-smoke"};
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -326,18 +336,18 @@ static int report(const smoke *s, int restart_status, double restart_s,
            "messages before the marker; %.1f s in all\n",
            restart_status == 0 ? "ok" : "FAILED", restart_s, resumed_again,
            total_s);
-    return restart_status == 0 && s->acked_count == s->o.n &&
-           s->failed == 0 && lost == 0 && s->disorder == 0 && s->bad == 0 &&
-           resumed_again == 0;
+    return restart_status == 0 && s->acked_count == s->o.n && s->failed == 0 &&
+           lost == 0 && s->disorder == 0 && s->bad == 0 && resumed_again == 0;
 }
 
 static int run(smoke *s)
 {
     char err[512];
-    pl_kafka_conf kc = {.brokers = s->o.brokers, .client_id = "smoke-producer",
+    pl_kafka_conf kc = {.brokers = s->o.brokers,
+                        .client_id = "smoke-producer",
                         .queue_max = s->o.queue};
-    pl_kafka_producer *p = pl_kafka_producer_new(&kc, on_delivery, s, err,
-                                                 sizeof(err));
+    pl_kafka_producer *p =
+        pl_kafka_producer_new(&kc, on_delivery, s, err, sizeof(err));
     pthread_t th;
     double t0 = now_s(), restart_s = 0;
     int rs, again = -1, ok, joined = 0;

@@ -10,8 +10,8 @@
 
 #ifdef PL_HAVE_KAFKA
 #include "backends/kafka_client.h"
-#include "unit.h"
 #include "core/log.h"
+#include "unit.h"
 
 typedef struct reports {
     int ok, failed, io;
@@ -71,8 +71,8 @@ static void test_bounded_queue_and_free(void)
     char err[256];
     reports r = {0};
     pl_kafka_conf c = {.brokers = NOWHERE, .queue_max = 5};
-    pl_kafka_producer *p = pl_kafka_producer_new(&c, on_dr, &r, err,
-                                                 sizeof(err));
+    pl_kafka_producer *p =
+        pl_kafka_producer_new(&c, on_dr, &r, err, sizeof(err));
 
     CHECK(p != NULL);
     if (!p)
@@ -100,8 +100,8 @@ static void test_delivery_timeout(void)
     reports r = {0};
     const char *props[] = {"message.timeout.ms=300", NULL};
     pl_kafka_conf c = {.brokers = NOWHERE, .props = props};
-    pl_kafka_producer *p = pl_kafka_producer_new(&c, on_dr, &r, err,
-                                                 sizeof(err));
+    pl_kafka_producer *p =
+        pl_kafka_producer_new(&c, on_dr, &r, err, sizeof(err));
     time_t end = time(NULL) + 10;
 
     CHECK(p != NULL);
@@ -124,8 +124,8 @@ static void test_consumer_without_broker(void)
     char err[256];
     const char *topics[] = {"t"};
     pl_kafka_conf c = {.brokers = NOWHERE, .group_id = "g"};
-    pl_kafka_consumer *k = pl_kafka_consumer_new(&c, topics, 1, err,
-                                                 sizeof(err));
+    pl_kafka_consumer *k =
+        pl_kafka_consumer_new(&c, topics, 1, err, sizeof(err));
     pl_kafka_msg m;
 
     CHECK(k != NULL);
