@@ -14,7 +14,7 @@ TEST_PKGS=(python3 python3-venv clang sqlite3)
 BENCH_PKGS=(gnuplot-nox)
 # cluster: Kafka runs from Maven Central jars (scripts/infra/kafka.sh) on
 # Java 17; nginx is the L7 ingress; librdkafka is the C client.
-CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev)
+CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev python3)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in

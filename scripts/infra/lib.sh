@@ -48,6 +48,18 @@ infra_alive() {
     tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 
+# infra_pgid PID: its process group, from /proc (no procps needed). The
+# fields after the command name, which is in parentheses and may hold
+# spaces, are: state, ppid, pgrp.
+infra_pgid() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    # shellcheck disable=SC2086 # split into fields
+    set -- $stat
+    echo "$3"
+}
+
 # infra_stop PIDFILE PATTERN SIGNAL TIMEOUT_S: sends SIGNAL and waits for
 # the process to exit; after TIMEOUT_S escalates to SIGKILL. Servers are
 # started with setsid, so the signal goes to the whole process group: a
@@ -61,7 +73,7 @@ infra_stop() {
     fi
     pid=$(cat "$pidfile")
     target=$pid
-    if [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ]; then
+    if [ "$(infra_pgid "$pid")" = "$pid" ]; then
         target=-$pid
     fi
     kill "-$sig" -- "$target" 2>/dev/null || true
