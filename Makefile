@@ -7,6 +7,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= ./parley-data
 
 .PHONY: all deps build run test unit blackbox fuzz bench soak tsan clean format
+.PHONY: cluster cluster-down infra-test
 
 all: build
 
@@ -52,6 +53,26 @@ tsan: deps
 fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
+
+# --- cluster: Kafka (KRaft), the other servers, nginx (scripts/infra/) ---
+# make cluster       servers + parleyd behind nginx on http://127.0.0.1:8080,
+#                    data and logs in $(CLUSTER_DIR); prints env and logs
+# make cluster-down  stops it all, keeps the data
+# make infra-test    the servers' scripts and the Kafka client, for real
+CLUSTER_DIR ?= ./cluster-data
+
+cluster: build
+	@scripts/deps.sh cluster
+	@BUILD=$(BUILD) CLUSTER_PORT=$(lastword $(subst :, ,$(LISTEN))) \
+		scripts/cluster.sh up $(CLUSTER_DIR)
+
+cluster-down:
+	@scripts/cluster.sh down $(CLUSTER_DIR)
+
+infra-test: build
+	@scripts/deps.sh test
+	@scripts/infra-test.sh $(BUILD)
+# ---------------------------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

@@ -3,6 +3,8 @@
 #   scripts/deps.sh build   # compilers, cmake, libraries
 #   scripts/deps.sh test    # + what the test suites need (python venv, clang)
 #   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
+#   scripts/deps.sh cluster # + the cluster's servers (make cluster; test
+#                           #   includes it: the Kafka smoke stage)
 # Only missing packages are installed; sudo is used when not root.
 set -euo pipefail
 
@@ -10,11 +12,15 @@ BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-d
             libsodium-dev libjansson-dev libcurl4-openssl-dev)
 TEST_PKGS=(python3 python3-venv clang sqlite3)
 BENCH_PKGS=(gnuplot-nox)
+# cluster: Kafka runs from Maven Central jars (scripts/infra/kafka.sh) on
+# Java 17; nginx is the L7 ingress; librdkafka is the C client.
+CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev python3)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
-test) want+=("${TEST_PKGS[@]}") ;;
+test) want+=("${TEST_PKGS[@]}" "${CLUSTER_PKGS[@]}") ;;
 bench) want+=("${BENCH_PKGS[@]}") ;;
+cluster) want+=("${CLUSTER_PKGS[@]}") ;;
 esac
 
 missing=()

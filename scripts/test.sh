@@ -5,7 +5,10 @@
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
-#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10);
+#   4. the cluster's servers (scripts/infra-test.sh on build-asan): a real
+#      Kafka broker and the C client through a broker restart, nginx in
+#      front of parleyd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -30,4 +33,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
 echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+echo "== cluster servers (build-asan)"
+scripts/infra-test.sh build-asan
 echo "== all tests passed in $(( $(date +%s) - start )) s"
