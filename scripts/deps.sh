@@ -3,18 +3,21 @@
 #   scripts/deps.sh build   # compilers, cmake, libraries
 #   scripts/deps.sh test    # + what the test suites need (python venv, clang)
 #   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
+#   scripts/deps.sh cluster # + the servers of cluster mode (scripts/infra/)
 # Only missing packages are installed; sudo is used when not root.
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
-            libsodium-dev libjansson-dev libcurl4-openssl-dev)
+            libsodium-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev)
 TEST_PKGS=(python3 python3-venv clang sqlite3)
 BENCH_PKGS=(gnuplot-nox)
+CLUSTER_PKGS=(redis-server python3)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in
 test) want+=("${TEST_PKGS[@]}") ;;
 bench) want+=("${BENCH_PKGS[@]}") ;;
+cluster) want+=("${CLUSTER_PKGS[@]}") ;;
 esac
 
 missing=()
