@@ -39,12 +39,16 @@ addrs() {
 
 cli() { redis-cli -h 127.0.0.1 -p "$@"; }
 
+# Ready: every node says cluster_state:ok and flags no node as failing
+# (after a restart the nodes may say ok, then mark a peer that was down
+# too long as failing and go down again until gossip clears it).
 wait_ok() {
     local i ok
     for _ in $(seq 1 150); do
         ok=1
         for i in $(seq 0 $((N - 1))); do
             cli "${PORTS[$i]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ok=0
+            cli "${PORTS[$i]}" cluster nodes 2>/dev/null | grep -q 'fail' && ok=0
         done
         [ $ok = 1 ] && return 0
         sleep 0.2
