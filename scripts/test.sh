@@ -5,7 +5,9 @@
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
-#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10);
+#   redis: after step 1, the Redis client and presence=redis against a real
+#      Redis and a 3-master Redis Cluster (tests/redis/run.sh, ~1 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -25,6 +27,8 @@ suite() { # build-dir cmake-args...
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== redis: client and presence=redis against real servers (build)"
+PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/build" tests/redis/run.sh
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON

@@ -145,14 +145,14 @@ static void test_slots_decode(void)
         ":1\r\n",                                          /* not an array */
         "*1\r\n:1\r\n",                                    /* entry not array */
         "*1\r\n*2\r\n:0\r\n:1\r\n",                        /* no master */
-        "*1\r\n*3\r\n:5\r\n:4\r\n" NODE("$1\r\nh", "1", "x"), /* start > end */
-        "*1\r\n*3\r\n:0\r\n:16384\r\n" NODE("$1\r\nh", "1", "x"),
-        "*1\r\n*3\r\n:-1\r\n:3\r\n" NODE("$1\r\nh", "1", "x"),
-        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE("$1\r\nh", "0", "x"),     /* port 0 */
-        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE("$1\r\nh", "65536", "x"),
-        "*1\r\n*3\r\n$1\r\n0\r\n:3\r\n" NODE("$1\r\nh", "1", "x"), /* str slot */
+        "*1\r\n*3\r\n:5\r\n:4\r\n" NODE("$1\r\nh", "1", "xx"), /* start > end */
+        "*1\r\n*3\r\n:0\r\n:16384\r\n" NODE("$1\r\nh", "1", "xx"),
+        "*1\r\n*3\r\n:-1\r\n:3\r\n" NODE("$1\r\nh", "1", "xx"),
+        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE("$1\r\nh", "0", "xx"),     /* port 0 */
+        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE("$1\r\nh", "65536", "xx"),
+        "*1\r\n*3\r\n$1\r\n0\r\n:3\r\n" NODE("$1\r\nh", "1", "xx"), /* str slot */
         "*1\r\n*3\r\n:0\r\n:3\r\n*1\r\n$1\r\nh\r\n",      /* master w/o port */
-        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE(":5", "1", "x"),  /* int host */
+        "*1\r\n*3\r\n:0\r\n:3\r\n" NODE(":5", "1", "xx"),  /* int host */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         redisReply *r = resp(bad[i]);
