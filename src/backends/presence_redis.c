@@ -164,15 +164,14 @@ static void refresh_all(rpres *p)
            NULL);
 }
 
-/* A new connection after the first means Redis (or the path to it) came
- * back: it may have lost everything, so rebuild now, not at the next
- * refresh. */
+/* A reconnect means a Redis node (or the path to it) came back: it may
+ * have lost everything, so rebuild now, not at the next refresh. */
 static bool reconnected(rpres *p)
 {
     pl_redis_stats s;
     pl_redis_get_stats(p->rc, &s);
-    bool again = p->connects_seen > 0 && s.connects > p->connects_seen;
-    p->connects_seen = s.connects;
+    bool again = s.reconnects > p->reconnects_seen;
+    p->reconnects_seen = s.reconnects;
     return again;
 }
 
@@ -246,14 +245,18 @@ static void *rp_main(void *arg)
 /* --- get, flush ------------------------------------------------------------------- */
 
 /* Local knowledge wins for "online": a user connected here is online even
- * before Redis has heard of it, or while Redis is unreachable. */
+ * before Redis has heard of it, or while Redis is unreachable. A user whose
+ * last session here closed but whose "gone" Redis has not taken yet also
+ * reads online (for at most the grace): the offline transition has not
+ * happened, so the presence role's grace has not started either. */
 static void merge_local(rpres *p, const pl_uuid *users, size_t n, bool *online,
                         int64_t *seen)
 {
+    int64_t now = pl_now_ms();
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < n; i++) {
         ruser *e = pl_hmap_get(&p->users, &users[i]);
-        if (e && e->conns > 0)
+        if (e && (e->conns > 0 || now - e->seen_ms < p->grace_ms))
             online[i] = true;
         if (e && e->seen_ms > seen[i])
             seen[i] = e->seen_ms;
@@ -396,6 +399,7 @@ static pl_status rp_open(const pl_config *cfg, pl_presence **out)
     pr_scripts_init();
     p->ttl_ms = cfg->presence_ttl_ms;
     p->refresh_ms = cfg->presence_refresh_ms;
+    p->grace_ms = cfg->presence_grace_ms;
     p->cap = (size_t)cfg->presence_queue;
     if (strcmp(cfg->gateway_id, "auto") == 0)
         default_gateway_id(p->gw, sizeof(p->gw));

@@ -32,7 +32,7 @@ typedef struct pr_change {
 typedef struct rpres {
     pl_presence base;
     char gw[PR_GW_MAX];       /* this gateway's id */
-    int64_t ttl_ms, refresh_ms;
+    int64_t ttl_ms, refresh_ms, grace_ms;
     pthread_mutex_t mu;       /* guards users, ring, the flags below */
     pthread_cond_t cv;        /* the thread: work queued, or stop */
     pthread_cond_t idle_cv;   /* flush waiters: the ring was drained */
@@ -45,7 +45,7 @@ typedef struct rpres {
     bool started;
     int64_t started_ms;       /* monotonic */
     pl_redis *rc;             /* the thread's client */
-    uint64_t connects_seen;   /* rc's connects at the last look */
+    uint64_t reconnects_seen; /* rc's reconnects at the last look */
     pthread_mutex_t get_mu;   /* guards gc: get runs on worker threads */
     pl_redis *gc;
 } rpres;

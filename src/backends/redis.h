@@ -65,6 +65,7 @@ typedef struct pl_redis_opts {
 typedef struct pl_redis_stats {
     uint64_t moved, ask, tryagain; /* redirections followed */
     uint64_t connects;             /* connections opened */
+    uint64_t reconnects;           /* of those, to a node connected before */
     uint64_t io_errors;            /* failed connects, reads and writes */
     uint64_t map_loads;            /* slot maps installed */
 } pl_redis_stats;
@@ -112,8 +113,8 @@ redisReply *pl_redis_node_cmdv(pl_redis *r, const char *addr,
                                const char *arg0, ...)
     __attribute__((sentinel));
 
-/* Counts since open; and how many times the client reconnected after a
- * connection had failed (callers use it to notice a Redis restart). */
+/* Counts since open. reconnects tells a caller that a server it had been
+ * talking to came back (after a restart it may have lost its data). */
 void pl_redis_get_stats(const pl_redis *r, pl_redis_stats *out);
 
 /* --- pure helpers (redis_proto.c), unit-tested and fuzzed --------------- */

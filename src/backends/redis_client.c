@@ -75,6 +75,9 @@ redisContext *rnode_ctx(pl_redis *r, int i)
     n->c = c;
     n->worked = false;
     r->stats.connects++;
+    if (n->was_connected)
+        r->stats.reconnects++;
+    n->was_connected = true;
     return c;
 }
 

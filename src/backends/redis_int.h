@@ -12,6 +12,7 @@ typedef struct rnode {
     int port;
     redisContext *c;     /* NULL: not connected */
     bool worked;         /* c has answered at least once */
+    bool was_connected;  /* some connection to this node existed */
     int64_t retry_at_ms; /* monotonic: no connect attempt before */
     int backoff_ms;      /* 0 after a success; doubles per failed connect */
 } rnode;

@@ -93,9 +93,10 @@ static void stats(pl_redis *r)
 {
     pl_redis_stats s;
     pl_redis_get_stats(r, &s);
-    emit(json_pack("{sIsIsIsIsIsIsb}", "moved", (json_int_t)s.moved, "ask",
+    emit(json_pack("{sIsIsIsIsIsIsIsb}", "moved", (json_int_t)s.moved, "ask",
                    (json_int_t)s.ask, "tryagain", (json_int_t)s.tryagain,
-                   "connects", (json_int_t)s.connects, "io_errors",
+                   "connects", (json_int_t)s.connects, "reconnects",
+                   (json_int_t)s.reconnects, "io_errors",
                    (json_int_t)s.io_errors, "map_loads",
                    (json_int_t)s.map_loads, "cluster", pl_redis_is_cluster(r)));
 }

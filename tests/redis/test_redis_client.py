@@ -81,7 +81,7 @@ def test_cluster_routes_by_slot(cluster_addrs, probe_factory):
     # every key landed on the node that owns its slot (no redirect needed)
     st = p.stats()
     assert st["cluster"] is True and st["moved"] == 0 and st["ask"] == 0
-    assert st["connects"] == 3  # one per master
+    assert st["connects"] == 3 and st["reconnects"] == 0  # one per master
     # keys sharing a hash tag share a slot: multi-key commands work
     tag = "{u%s}" % base
     assert p.cmd("MSET", tag + "a", 1, tag + "b", 2) == {"ok": "OK"}
@@ -158,7 +158,7 @@ def test_reconnect_after_restart(single_addrs, infra_dir, probe_factory):
     # the stale socket fails; the client reconnects at once, one call
     assert p.cmd("GET", k) is None  # persistence is off: the data is gone
     st = p.stats()
-    assert st["connects"] == 2 and st["io_errors"] >= 1
+    assert st["connects"] == 2 and st["reconnects"] == 1 and st["io_errors"] >= 1
     infra("redis.sh", "down", infra_dir)
     try:
         t0 = time.monotonic()
@@ -181,4 +181,5 @@ def test_cluster_node_restart(cluster_addrs, infra_dir, probe_factory):
     infra("redis-cluster.sh", "restart", infra_dir)
     # every node's socket is stale; one batch reconnects them all
     assert p.batch([("GET", k) for k in keys]) == [None] * len(keys)
-    assert p.stats()["connects"] == 6
+    st = p.stats()
+    assert st["connects"] == 6 and st["reconnects"] == 3
