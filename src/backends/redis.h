@@ -24,10 +24,9 @@
  *   one by one; order between commands of one batch is not kept across
  *   such retries.
  *
- * Pub/sub is not here yet: a subscriber needs its own connection per node
- * (a subscribed connection accepts no other commands) and must resubscribe
- * after a reconnect or a slot move; see docs/ARCHITECTURE.md. PUBLISH and
- * SPUBLISH work as ordinary commands (key -1 resp. the channel).
+ * Pub/sub: PUBLISH and SPUBLISH are ordinary commands (key -1 resp. 1,
+ * the channel). Subscribing is pl_redis_sub below: its own connections
+ * (a subscribed connection takes no other command).
  *
  * Not thread-safe: one pl_redis belongs to one thread at a time (or is
  * guarded by the caller's mutex). Replies are hiredis trees (redisReply),
@@ -116,6 +115,38 @@ redisReply *pl_redis_node_cmdv(pl_redis *r, const char *addr,
 /* Counts since open. reconnects tells a caller that a server it had been
  * talking to came back (after a restart it may have lost its data). */
 void pl_redis_get_stats(const pl_redis *r, pl_redis_stats *out);
+
+/* --- subscriber (redis_sub.c) ----------------------------------------------
+ * A set of channels kept subscribed. Single server: SUBSCRIBE on one
+ * connection. Redis Cluster: sharded pub/sub (SSUBSCRIBE, Redis >= 7.0),
+ * one connection per node owning subscribed channels; a channel goes to
+ * the master of its slot (hash tags apply), follows -MOVED, and is
+ * resubscribed on the new owner when its slot migrates (the server sends
+ * an unsolicited sunsubscribe) and on every node after a reconnect.
+ * Publishers use SPUBLISH (cluster) / PUBLISH (single). Messages published
+ * while a channel was being resubscribed are lost (pub/sub is at most
+ * once). Not thread-safe: one thread polls. */
+typedef struct pl_redis_sub pl_redis_sub;
+typedef void (*pl_redis_msg_fn)(void *ctx, const char *channel, size_t chlen,
+                                const char *msg, size_t len);
+
+pl_status pl_redis_sub_open(const pl_redis_opts *o, pl_redis_sub **out);
+void pl_redis_sub_close(pl_redis_sub *s);
+/* Adds / removes a channel (binary safe, 1..PL_REDIS_CHANNEL_MAX bytes,
+ * at most PL_REDIS_SUB_MAX channels). Takes effect at the next poll. */
+#define PL_REDIS_CHANNEL_MAX 256
+#define PL_REDIS_SUB_MAX 4096
+pl_status pl_redis_sub_add(pl_redis_sub *s, const char *ch, size_t len);
+pl_status pl_redis_sub_remove(pl_redis_sub *s, const char *ch, size_t len);
+/* (Re)subscribes what is not subscribed, then waits up to timeout_ms for
+ * messages and calls fn for each. PL_OK, or PL_ERR_IO when some channel
+ * could not be subscribed (retried at the next poll, after the backoff). */
+pl_status pl_redis_sub_poll(pl_redis_sub *s, int timeout_ms,
+                            pl_redis_msg_fn fn, void *ctx);
+/* How many subscriptions were (re)sent after the first, and how many
+ * channels are confirmed subscribed right now. */
+void pl_redis_sub_counts(const pl_redis_sub *s, uint64_t *resubscribes,
+                         size_t *confirmed);
 
 /* --- pure helpers (redis_proto.c), unit-tested and fuzzed --------------- */
 

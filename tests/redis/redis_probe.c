@@ -6,6 +6,9 @@
  *   !batch N            the next N lines run as one pipelined batch; N
  *                       answers follow
  *   !stats              the client's counters
+ *   !sub CH / !unsub CH subscribe (sharded in a cluster) / unsubscribe
+ *   !poll MS            poll the subscriber: [[channel, message], ...]
+ *   !subcounts          {"resubscribes":N,"confirmed":N}
  * Answers: {"s":..} string, {"ok":..} status, {"i":..} integer, null,
  * {"err":..} error reply, [..] array, {"io":true} no reply (I/O failure).
  * Arguments are split on spaces; "\s" inside one stands for a space. */
@@ -101,6 +104,45 @@ static void stats(pl_redis *r)
                    (json_int_t)s.map_loads, "cluster", pl_redis_is_cluster(r)));
 }
 
+static pl_redis_opts g_opts;
+static pl_redis_sub *g_sub;
+
+static void on_msg(void *ctx, const char *ch, size_t chlen, const char *msg,
+                   size_t len)
+{
+    json_array_append_new(ctx, json_pack("[s#s#]", ch, (int)chlen, msg,
+                                         (int)len));
+}
+
+static void sub_cmd(const char *line)
+{
+    char arg[LINE_MAX_LEN];
+    const char *sp = strchr(line, ' ');
+    snprintf(arg, sizeof(arg), "%s", sp ? sp + 1 : "");
+    arg[strcspn(arg, "\n")] = '\0';
+    if (!g_sub && pl_redis_sub_open(&g_opts, &g_sub) != PL_OK) {
+        emit(json_pack("{ss}", "probe_error", "sub open"));
+        return;
+    }
+    if (strncmp(line, "!sub ", 5) == 0) {
+        emit(json_pack("{ss}", "st", pl_status_str(pl_redis_sub_add(
+                                         g_sub, arg, strlen(arg)))));
+    } else if (strncmp(line, "!unsub ", 7) == 0) {
+        emit(json_pack("{ss}", "st", pl_status_str(pl_redis_sub_remove(
+                                         g_sub, arg, strlen(arg)))));
+    } else if (strncmp(line, "!poll ", 6) == 0) {
+        json_t *msgs = json_array();
+        pl_redis_sub_poll(g_sub, atoi(arg), on_msg, msgs);
+        emit(msgs);
+    } else {
+        uint64_t re;
+        size_t ok;
+        pl_redis_sub_counts(g_sub, &re, &ok);
+        emit(json_pack("{sIsI}", "resubscribes", (json_int_t)re, "confirmed",
+                       (json_int_t)ok));
+    }
+}
+
 static void batch(pl_redis *r, int n)
 {
     pcmd *ps = calloc((size_t)n, sizeof(*ps));
@@ -141,6 +183,7 @@ int main(int argc, char **argv)
                  : strcmp(argv[2], "single") == 0 ? PL_REDIS_SINGLE
                                                   : PL_REDIS_AUTO;
     pl_redis *r;
+    g_opts = o;
     if (pl_redis_open(&o, &r) != PL_OK) {
         fprintf(stderr, "redis-probe: bad addresses %s\n", argv[1]);
         return 2;
@@ -150,6 +193,10 @@ int main(int argc, char **argv)
         pcmd p;
         if (strncmp(line, "!stats", 6) == 0) {
             stats(r);
+        } else if (strncmp(line, "!sub", 4) == 0 ||
+                   strncmp(line, "!unsub ", 7) == 0 ||
+                   strncmp(line, "!poll ", 6) == 0) {
+            sub_cmd(line);
         } else if (strncmp(line, "!batch ", 7) == 0) {
             batch(r, atoi(line + 7));
         } else if (parse(line, &p) > 0) {
@@ -161,5 +208,6 @@ int main(int argc, char **argv)
         }
     }
     pl_redis_close(r);
+    pl_redis_sub_close(g_sub);
     return 0;
 }
