@@ -225,10 +225,11 @@ static void *rp_main(void *arg)
     while (!p->stopping || p->len > 0) {
         wait_work(p, next_refresh);
         size_t n = take_ring(p, ch);
+        bool stopping = p->stopping;
         p->busy = true;
         pthread_mutex_unlock(&p->mu);
         send_changes(p, ch, n);
-        if (!p->stopping)
+        if (!stopping)
             periodic(p, &next_refresh);
         pthread_mutex_lock(&p->mu);
         p->busy = false;

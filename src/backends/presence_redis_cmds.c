@@ -175,18 +175,26 @@ static bool pair_reply(const redisReply *r, long long *a, long long *b)
            int_reply(r->element[0], a) && int_reply(r->element[1], b);
 }
 
-static void script_failed(const redisReply *r)
+/* Counts a failed script; logs the first error of a batch only (a down
+ * cluster fails every user of a refresh). */
+static void script_failed(const redisReply *r, bool *logged)
 {
     PL_METRIC_ADD(presence_redis_errors_total, 1);
-    if (r && r->type == REDIS_REPLY_ERROR)
-        pl_log(PL_LOG_WARN, "presence_redis_error", "error", PL_LS, r->str,
-               NULL);
+    if (*logged)
+        return;
+    *logged = true;
+    pl_log(PL_LOG_WARN, "presence_redis_error", "error", PL_LS,
+           r && r->type == REDIS_REPLY_ERROR ? r->str
+           : r                               ? "unexpected reply"
+                                             : "no reply",
+           NULL);
 }
 
 /* --- changes ------------------------------------------------------------------ */
 
 /* Decodes the script reply of change ch; reports its transition. */
-static bool decode_change(rpres *p, const pr_change *ch, const redisReply *r)
+static bool decode_change(rpres *p, const pr_change *ch, const redisReply *r,
+                          bool *logged)
 {
     long long a, b;
     if (ch->online && int_reply(r, &a) && (a == 0 || a == 1)) {
@@ -199,7 +207,7 @@ static bool decode_change(rpres *p, const pr_change *ch, const redisReply *r)
             pl_presence_emit(&p->base, &ch->user, false, b);
         return true;
     }
-    script_failed(r);
+    script_failed(r, logged);
     return false;
 }
 
@@ -229,8 +237,9 @@ pl_status pr_apply(rpres *p, pl_redis *rc, const char *gw, const pr_change *ch,
         bodies[2 * i + 1] = &s_add; /* never NOSCRIPT */
     }
     st = run_scripts(rc, cmds, 2 * n, bodies);
+    bool logged = false;
     for (size_t i = 0; i < n; i++) {
-        done[i] = decode_change(p, &ch[i], cmds[2 * i].reply);
+        done[i] = decode_change(p, &ch[i], cmds[2 * i].reply, &logged);
         if (!done[i])
             st = st == PL_OK ? PL_ERR_IO : st;
     }
@@ -259,13 +268,14 @@ pl_status pr_fetch(rpres *p, pl_redis *rc, const pl_uuid *users, size_t n,
         bodies[i] = &s_get;
     }
     st = run_scripts(rc, cmds, n, bodies);
+    bool logged = false;
     for (size_t i = 0; i < n; i++) {
         long long live, ls;
         if (pair_reply(cmds[i].reply, &live, &ls) && live >= 0 && ls >= 0) {
             online[i] = live > 0;
             seen[i] = ls;
         } else {
-            script_failed(cmds[i].reply);
+            script_failed(cmds[i].reply, &logged);
             st = st == PL_OK ? PL_ERR_IO : st;
         }
     }
@@ -347,8 +357,9 @@ pl_status pr_beat_and_reap(rpres *p)
     const script *bodies[] = {&s_beat};
     run_scripts(p->rc, &c, 1, bodies);
     redisReply *r = c.reply;
+    bool logged = false;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
-        script_failed(r);
+        script_failed(r, &logged);
         free_replies(&c, 1);
         return PL_ERR_IO;
     }

@@ -133,14 +133,22 @@ fail:
 
 /* --- topology -------------------------------------------------------------- */
 
+/* At most one range per slot; the reply's length bounds the allocation. */
 static pl_status install_map(pl_redis *r, const redisReply *rep, int from)
 {
-    pl_redis_range rg[512];
+    size_t cap = rep && rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+    if (cap > PL_REDIS_SLOTS)
+        return PL_ERR_TOOLARGE;
+    pl_redis_range *rg = malloc((cap ? cap : 1) * sizeof(*rg));
     size_t n = 0;
-    pl_status st = pl_redis_slots_decode(rep, r->nodes[from].host, rg,
-                                         sizeof(rg) / sizeof(rg[0]), &n);
-    if (st != PL_OK)
+    if (!rg)
+        return PL_ERR_NOMEM;
+    pl_status st = pl_redis_slots_decode(rep, r->nodes[from].host, rg, cap,
+                                         &n);
+    if (st != PL_OK) {
+        free(rg);
         return st;
+    }
     memset(r->slots, RNODE_NONE, sizeof(r->slots));
     for (size_t k = 0; k < n; k++) {
         int i = node_get(r, rg[k].host, rg[k].port);
@@ -148,6 +156,7 @@ static pl_status install_map(pl_redis *r, const redisReply *rep, int from)
             continue; /* over the node bound: those slots get redirected */
         memset(r->slots + rg[k].start, i, (size_t)rg[k].end - rg[k].start + 1);
     }
+    free(rg);
     r->stats.map_loads++;
     return PL_OK;
 }
