@@ -3,18 +3,19 @@
 #   scripts/deps.sh build   # compilers, cmake, libraries
 #   scripts/deps.sh test    # + what the test suites need (python venv, clang)
 #   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
-#   scripts/deps.sh cluster # + the cluster's servers (make cluster; test
-#                           #   includes it: the Kafka smoke stage)
+#   scripts/deps.sh cluster # + the servers of cluster mode (scripts/infra/:
+#                           #   Kafka, nginx, Redis; make test includes it)
 # Only missing packages are installed; sudo is used when not root.
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
-            libsodium-dev libjansson-dev libcurl4-openssl-dev)
+            libsodium-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev)
 TEST_PKGS=(python3 python3-venv clang sqlite3)
 BENCH_PKGS=(gnuplot-nox)
 # cluster: Kafka runs from Maven Central jars (scripts/infra/kafka.sh) on
-# Java 17; nginx is the L7 ingress; librdkafka is the C client.
-CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev python3)
+# Java 17; nginx is the L7 ingress; librdkafka is the C client; Redis 7
+# (one server and a 3-master cluster, scripts/infra/redis*.sh).
+CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev redis-server python3)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-build}" in

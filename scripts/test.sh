@@ -6,6 +6,8 @@
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
 #   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10);
+#   1b. after step 1, the Redis client and presence=redis against a real
+#      Redis and a 3-master Redis Cluster (tests/redis/run.sh, ~1 min).
 #   4. the cluster's servers (scripts/infra-test.sh on build-asan): a real
 #      Kafka broker and the C client through a broker restart, nginx in
 #      front of parleyd.
@@ -28,6 +30,8 @@ suite() { # build-dir cmake-args...
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== redis: client and presence=redis against real servers (build)"
+PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/build" tests/redis/run.sh
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON

@@ -5,7 +5,8 @@
 
 #include "../core/config.h"
 
-static const pl_presence_ops *const backends[] = {&pl_presence_memory_ops};
+static const pl_presence_ops *const backends[] = {&pl_presence_memory_ops,
+                                                  &pl_presence_redis_ops};
 
 pl_status pl_presence_open(const struct pl_config *cfg, pl_presence **out)
 {
@@ -23,20 +24,66 @@ void pl_presence_close(pl_presence *p)
 
 const char *pl_presence_name(const pl_presence *p) { return p->ops->name; }
 
-pl_status pl_presence_connect(pl_presence *p, const pl_uuid *user,
-                              bool *changed)
+void pl_presence_base_init(pl_presence *p, const pl_presence_ops *ops)
 {
-    return p->ops->connect(p, user, changed);
+    p->ops = ops;
+    pthread_rwlock_init(&p->lk, NULL);
+    p->fn = NULL;
+    p->ctx = NULL;
+}
+
+void pl_presence_base_fini(pl_presence *p) { pthread_rwlock_destroy(&p->lk); }
+
+void pl_presence_listen(pl_presence *p, pl_presence_listener fn, void *ctx)
+{
+    pthread_rwlock_wrlock(&p->lk);
+    p->fn = fn;
+    p->ctx = ctx;
+    pthread_rwlock_unlock(&p->lk);
+}
+
+void pl_presence_emit(pl_presence *p, const pl_uuid *user, bool online,
+                      int64_t last_seen_ms)
+{
+    pthread_rwlock_rdlock(&p->lk);
+    if (p->fn)
+        p->fn(p->ctx, user, online, last_seen_ms);
+    pthread_rwlock_unlock(&p->lk);
+}
+
+pl_status pl_presence_connect(pl_presence *p, const pl_uuid *user)
+{
+    return p->ops->connect(p, user);
 }
 
 pl_status pl_presence_disconnect(pl_presence *p, const pl_uuid *user,
-                                 int64_t now_ms, bool *changed)
+                                 int64_t now_ms)
 {
-    return p->ops->disconnect(p, user, now_ms, changed);
+    return p->ops->disconnect(p, user, now_ms);
 }
 
 pl_status pl_presence_get(pl_presence *p, const pl_uuid *user, bool *online,
                           int64_t *last_seen_ms)
 {
     return p->ops->get(p, user, online, last_seen_ms);
+}
+
+pl_status pl_presence_get_many(pl_presence *p, const pl_uuid *users, size_t n,
+                               bool *online, int64_t *last_seen_ms)
+{
+    if (p->ops->get_many)
+        return p->ops->get_many(p, users, n, online, last_seen_ms);
+    pl_status st = PL_OK;
+    for (size_t i = 0; i < n; i++) {
+        pl_status s = p->ops->get(p, &users[i], &online[i], &last_seen_ms[i]);
+        if (s != PL_OK)
+            st = s;
+    }
+    return st;
+}
+
+void pl_presence_flush(pl_presence *p, int64_t timeout_ms)
+{
+    if (p->ops->flush)
+        p->ops->flush(p, timeout_ms);
 }

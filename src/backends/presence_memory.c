@@ -1,7 +1,8 @@
 /* presence_memory.c - in-process presence: a hash map under one mutex.
  * The critical sections are a hash probe; loops call it once per
  * connection open/close, not per message. Entries of users who went
- * offline stay (they hold last_seen); 40 bytes each. */
+ * offline stay (they hold last_seen); 40 bytes each. Transitions are
+ * reported synchronously, on the calling loop, after the lock is let go. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -24,7 +25,7 @@ static pl_status mem_open(const struct pl_config *cfg, pl_presence **out)
     mem_presence *p = calloc(1, sizeof(*p));
     if (!p)
         return PL_ERR_NOMEM;
-    p->base.ops = &pl_presence_memory_ops;
+    pl_presence_base_init(&p->base, &pl_presence_memory_ops);
     pthread_mutex_init(&p->mu, NULL);
     pl_hmap_init(&p->users);
     *out = &p->base;
@@ -38,14 +39,15 @@ static void mem_close(pl_presence *p_)
         free(p->users.slots[i].val);
     pl_hmap_free(&p->users);
     pthread_mutex_destroy(&p->mu);
+    pl_presence_base_fini(&p->base);
     free(p);
 }
 
-static pl_status mem_connect(pl_presence *p_, const pl_uuid *user,
-                             bool *changed)
+static pl_status mem_connect(pl_presence *p_, const pl_uuid *user)
 {
     mem_presence *p = (mem_presence *)p_;
     pl_status st = PL_OK;
+    bool changed = false;
     pthread_mutex_lock(&p->mu);
     entry *e = pl_hmap_get(&p->users, user);
     if (!e) {
@@ -56,24 +58,28 @@ static pl_status mem_connect(pl_presence *p_, const pl_uuid *user,
             goto out;
         }
     }
-    *changed = e->conns++ == 0;
+    changed = e->conns++ == 0;
 out:
     pthread_mutex_unlock(&p->mu);
+    if (changed)
+        pl_presence_emit(p_, user, true, 0);
     return st;
 }
 
 static pl_status mem_disconnect(pl_presence *p_, const pl_uuid *user,
-                                int64_t now_ms, bool *changed)
+                                int64_t now_ms)
 {
     mem_presence *p = (mem_presence *)p_;
+    bool changed = false;
     pthread_mutex_lock(&p->mu);
     entry *e = pl_hmap_get(&p->users, user);
-    *changed = false;
     if (e && e->conns > 0) {
         e->last_seen_ms = now_ms;
-        *changed = --e->conns == 0;
+        changed = --e->conns == 0;
     }
     pthread_mutex_unlock(&p->mu);
+    if (changed)
+        pl_presence_emit(p_, user, false, now_ms);
     return e ? PL_OK : PL_ERR_NOTFOUND;
 }
 

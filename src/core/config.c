@@ -40,6 +40,7 @@ typedef struct opt {
 
 static int check_listen(const char *v, char *err, size_t errcap);
 static int check_roles(const char *v, char *err, size_t errcap);
+static int check_gateway_id(const char *v, char *err, size_t errcap);
 
 static const char *const store_choices[] = {"sqlite", "postgres", NULL};
 static const char *const bus_choices[] = {"inproc", "kafka", NULL};
@@ -47,6 +48,8 @@ static const char *const presence_choices[] = {"memory", "redis", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error",
                                             NULL};
 static const char *const sync_choices[] = {"full", "normal", NULL};
+static const char *const redis_mode_choices[] = {"auto", "single", "cluster",
+                                                 NULL};
 static const char *const role_names[] = {"gateway", "messaging", "fanout",
                                          "presence", "auth", NULL};
 
@@ -121,6 +124,29 @@ static const opt opts[] = {
         "1000",
         "GET /v1/conversations/{id}/presence lists online member ids for "
         "conversations up to this size (above: the count only)"),
+    /* --- presence = redis (backends/presence_redis.c) --- */
+    STR("redis-addrs", redis_addrs, NULL, "127.0.0.1:6379",
+        "Redis server, or seed nodes of a Redis Cluster (comma list of "
+        "HOST:PORT)"),
+    ENUM("redis-mode", redis_mode, redis_mode_choices, "auto",
+         "single server or Redis Cluster (auto: asks CLUSTER INFO)"),
+    INT("redis-connect-timeout-ms", redis_connect_timeout_ms, 10, 600000,
+        "1000", "Redis connect timeout"),
+    INT("redis-command-timeout-ms", redis_command_timeout_ms, 10, 600000,
+        "2000", "Redis reply timeout (the connection is dropped after it)"),
+    INT("presence-ttl-ms", presence_ttl_ms, 500, 86400000, "30000",
+        "presence=redis: a gateway's claim that a user is online expires "
+        "after this unless refreshed (a dead gateway's users go offline)"),
+    INT("presence-refresh-ms", presence_refresh_ms, 100, 86400000, "10000",
+        "presence=redis: how often a gateway refreshes its online users "
+        "(must be below presence-ttl-ms; also the rebuild delay after Redis "
+        "lost its data)"),
+    INT("presence-queue", presence_queue, 16, 16 * MIB, "65536",
+        "presence=redis: connects/disconnects waiting for Redis; above it "
+        "they wait for the next refresh"),
+    STR("gateway-id", gateway_id, check_gateway_id, "auto",
+        "this gateway's name in Redis presence, unique per process (auto: "
+        "HOSTNAME:PID:RANDOM; else at most 100 of [A-Za-z0-9_.:-])"),
     INT("send-rate", send_rate, 0, 1000000, "100",
         "messages per second a WebSocket connection (and, per event loop, a "
         "user) may send; 0: unlimited"),
@@ -299,6 +325,20 @@ static int check_listen(const char *v, char *err, size_t errcap)
                    ? port * 10 + (colon[1 + i] - '0') : 100000;
     if (colon == NULL || colon == v || n == 0 || n > 5 || port > 65535) {
         seterr(err, errcap, "listen: '%s' is not HOST:PORT", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_gateway_id(const char *v, char *err, size_t errcap)
+{
+    size_t n = strlen(v);
+    for (size_t i = 0; i < n && n <= 100; i++)
+        if (!isalnum((unsigned char)v[i]) && !strchr("_.:-", v[i]))
+            n = 101;
+    if (n > 100) {
+        seterr(err, errcap, "gateway-id: '%s': use at most 100 of "
+               "[A-Za-z0-9_.:-]", v);
         return -1;
     }
     return 0;

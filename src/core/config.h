@@ -47,6 +47,15 @@ typedef struct pl_config {
     int64_t argon_opslimit;  /* libsodium crypto_pwhash opslimit */
     int64_t argon_memlimit;  /* bytes */
     int64_t shutdown_grace_ms;
+    /* presence = redis */
+    char redis_addrs[512];             /* HOST:PORT[,HOST:PORT...] */
+    char redis_mode[16];               /* auto|single|cluster */
+    int64_t redis_connect_timeout_ms;
+    int64_t redis_command_timeout_ms;
+    int64_t presence_ttl_ms;           /* a gateway's claim expires */
+    int64_t presence_refresh_ms;       /* claims refreshed this often */
+    int64_t presence_queue;            /* changes waiting for Redis */
+    char gateway_id[128];              /* "auto" = HOSTNAME:PID:RANDOM */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);

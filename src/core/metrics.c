@@ -40,6 +40,10 @@ static const metric_def defs[] = {
       "the first try hit the store's fence (a resend of a stored message)."),
     M(messaging_queue_depth, "gauge", "Requests waiting for the messaging pipeline."),
     M(auth_failures_total, "counter", "Rejected tokens and failed logins."),
+    M(presence_queue_overflows_total, "counter",
+      "presence=redis: changes left to the next refresh (queue full)."),
+    M(presence_redis_errors_total, "counter",
+      "presence=redis: scripts that failed or answered unexpectedly."),
 };
 
 void pl_metrics_render(pl_dbuf *d)

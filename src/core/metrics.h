@@ -29,6 +29,8 @@ typedef struct pl_metrics {
     atomic_int_fast64_t messaging_careful_batches_total;
     atomic_int_fast64_t messaging_queue_depth; /* gauge */
     atomic_int_fast64_t auth_failures_total;
+    atomic_int_fast64_t presence_queue_overflows_total;
+    atomic_int_fast64_t presence_redis_errors_total;
 } pl_metrics;
 
 extern pl_metrics pl_metrics_g;

@@ -94,9 +94,7 @@ typedef struct snap_job {
 static void snap_work(pl_worker *w, void *arg)
 {
     snap_job *j = arg;
-    for (size_t i = 0; i < j->n; i++)
-        pl_presence_role_get(j->node, &j->users[i], &j->online[i],
-                             &j->seen[i]);
+    pl_presence_role_get_many(j->node, j->users, j->n, j->online, j->seen);
 }
 
 static void snap_done(pl_loop *l, void *arg)

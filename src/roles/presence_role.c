@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include "../core/timeutil.h"
 
 #define TICK_MS 100
+#define STOP_FLUSH_MS 3000
 
 typedef struct pending {
     int64_t due_ms;    /* announce offline at this time */
@@ -23,7 +25,7 @@ struct pl_presence_role {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pl_hmap pending; /* user -> pending offline announcement */
-    bool stopping;
+    atomic_bool stopping;
     pthread_t thread;
 };
 
@@ -60,39 +62,28 @@ static void publish(pl_node *node, const pl_uuid *user, bool online,
     pl_rbuf_unref(payload);
 }
 
-void pl_presence_role_online(pl_node *node, const pl_uuid *user)
+/* A transition reported by the backend (on a loop for the memory backend,
+ * on the backend's thread for Redis). */
+static void on_online(struct pl_presence_role *pr, const pl_uuid *user)
 {
-    bool changed = false;
-    if (pl_presence_connect(node->presence, user, &changed) != PL_OK ||
-        !changed)
-        return;
-    struct pl_presence_role *pr = node->presence_role;
-    bool was_pending = false;
-    if (pr) {
-        pthread_mutex_lock(&pr->mu);
-        pending *p = pl_hmap_del(&pr->pending, user);
-        pthread_mutex_unlock(&pr->mu);
-        was_pending = p != NULL;
-        free(p);
-    }
-    if (!was_pending) /* else subscribers never saw it go offline */
-        publish(node, user, true, 0);
+    pthread_mutex_lock(&pr->mu);
+    pending *p = pl_hmap_del(&pr->pending, user);
+    pthread_mutex_unlock(&pr->mu);
+    if (!p) /* else subscribers never saw it go offline */
+        publish(pr->node, user, true, 0);
+    free(p);
 }
 
-void pl_presence_role_offline(pl_node *node, const pl_uuid *user)
+static void on_offline(struct pl_presence_role *pr, const pl_uuid *user,
+                       int64_t seen_ms)
 {
-    bool changed = false;
     int64_t now = pl_now_ms();
-    if (pl_presence_disconnect(node->presence, user, now, &changed) != PL_OK ||
-        !changed)
-        return;
-    struct pl_presence_role *pr = node->presence_role;
-    pending *p = pr && !pr->stopping ? malloc(sizeof(*p)) : NULL;
+    pending *p = !atomic_load(&pr->stopping) ? malloc(sizeof(*p)) : NULL;
     if (!p) { /* no grace (stopping, or out of memory): announce now */
-        publish(node, user, false, now);
+        publish(pr->node, user, false, seen_ms);
         return;
     }
-    *p = (pending){now + node->cfg.presence_grace_ms, now};
+    *p = (pending){now + pr->node->cfg.presence_grace_ms, seen_ms};
     pthread_mutex_lock(&pr->mu);
     free(pl_hmap_del(&pr->pending, user));
     if (pl_hmap_put(&pr->pending, user, p) != PL_OK)
@@ -100,17 +91,43 @@ void pl_presence_role_offline(pl_node *node, const pl_uuid *user)
     pthread_mutex_unlock(&pr->mu);
 }
 
+static void on_transition(void *ctx, const pl_uuid *user, bool online,
+                          int64_t last_seen_ms)
+{
+    if (online)
+        on_online(ctx, user);
+    else
+        on_offline(ctx, user, last_seen_ms);
+}
+
+void pl_presence_role_online(pl_node *node, const pl_uuid *user)
+{
+    pl_presence_connect(node->presence, user); /* transitions: on_online */
+}
+
+void pl_presence_role_offline(pl_node *node, const pl_uuid *user)
+{
+    pl_presence_disconnect(node->presence, user, pl_now_ms());
+}
+
 void pl_presence_role_get(pl_node *node, const pl_uuid *user, bool *online,
                           int64_t *last_seen_ms)
 {
-    *online = false;
-    *last_seen_ms = 0;
-    pl_presence_get(node->presence, user, online, last_seen_ms);
+    pl_presence_role_get_many(node, user, 1, online, last_seen_ms);
+}
+
+void pl_presence_role_get_many(pl_node *node, const pl_uuid *users, size_t n,
+                               bool *online, int64_t *last_seen_ms)
+{
+    memset(online, 0, n * sizeof(*online));
+    memset(last_seen_ms, 0, n * sizeof(*last_seen_ms));
+    pl_presence_get_many(node->presence, users, n, online, last_seen_ms);
     struct pl_presence_role *pr = node->presence_role;
-    if (*online || !pr)
+    if (!pr)
         return;
     pthread_mutex_lock(&pr->mu);
-    *online = pl_hmap_get(&pr->pending, user) != NULL;
+    for (size_t i = 0; i < n; i++)
+        online[i] = online[i] || pl_hmap_get(&pr->pending, &users[i]) != NULL;
     pthread_mutex_unlock(&pr->mu);
 }
 
@@ -176,6 +193,7 @@ pl_status pl_presence_role_start(pl_node *node)
         return PL_ERR;
     }
     node->presence_role = pr;
+    pl_presence_listen(node->presence, on_transition, pr);
     return PL_OK;
 }
 
@@ -185,10 +203,14 @@ void pl_presence_role_stop(pl_node *node)
     if (!pr)
         return;
     pthread_mutex_lock(&pr->mu);
-    pr->stopping = true;
+    atomic_store(&pr->stopping, true); /* from now on offline goes out at once */
     pthread_cond_signal(&pr->cv);
     pthread_mutex_unlock(&pr->mu);
     pthread_join(pr->thread, NULL);
+    /* the last sessions' disconnects (the gateway drained them) reach the
+     * backend and their transitions come back before the listener goes */
+    pl_presence_flush(node->presence, STOP_FLUSH_MS);
+    pl_presence_listen(node->presence, NULL, NULL);
     while (pr->pending.len > 0 && announce_due(pr, true) > 0)
         ; /* what is pending goes out now (stops if memory ran out) */
     node->presence_role = NULL;

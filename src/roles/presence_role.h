@@ -7,7 +7,8 @@
 
 #include "node.h"
 
-/* Starts the role: a small thread that publishes delayed offline events.
+/* Starts the role: it listens to the backend's transitions and a small
+ * thread publishes delayed offline events.
  * A user whose last connection closes is announced offline only after
  * presence-grace-ms without a new connection: a flapping client (reconnect
  * within the grace) produces no events at all. */
@@ -20,6 +21,9 @@ void pl_presence_role_offline(pl_node *node, const pl_uuid *user);
  * May block (presence backend): worker threads only. */
 void pl_presence_role_get(pl_node *node, const pl_uuid *user, bool *online,
                           int64_t *last_seen_ms);
+/* The same for n users (one round trip to a remote backend). */
+void pl_presence_role_get_many(pl_node *node, const pl_uuid *users, size_t n,
+                               bool *online, int64_t *last_seen_ms);
 /* Builds the `presence` frame JSON object for a user (new reference). */
 struct json_t;
 struct json_t *pl_presence_json(const pl_uuid *user, bool online,

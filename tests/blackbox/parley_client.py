@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -39,6 +40,14 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 30.0
 WS_TIMEOUT = 10.0
+
+
+# --- PARLEY_TEST_SERVER_ARGS: extra parleyd flags for every server a test
+# starts (with base_args), e.g. "--presence redis --redis-addrs H:P" to run
+# a suite on another backend. A test's own extra_args come after and win.
+def server_args_from_env():
+    return shlex.split(os.environ.get("PARLEY_TEST_SERVER_ARGS", ""))
+# --- end PARLEY_TEST_SERVER_ARGS
 
 
 def build_dir():
@@ -99,6 +108,7 @@ class ParleyServer:
             argv += ["--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
                      "--argon-opslimit", "1", "--argon-memlimit", "8388608",
                      "--log-level", "debug"]
+            argv += server_args_from_env()
         return argv + self.extra_args
 
     def _start(self, timeout):
