@@ -6,6 +6,8 @@
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
 #   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
+# Between 1 and 2, once: the browser suite (tests/browser, chromium driven
+# by playwright-core) against the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -25,6 +27,8 @@ suite() { # build-dir cmake-args...
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== browser tests (build)"
+PARLEY_BUILD_DIR="$(pwd)/build" tests/browser/run.sh
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
