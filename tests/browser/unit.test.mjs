@@ -1,10 +1,12 @@
 // unit.test.mjs - the client's pure modules (no browser): the timeline
-// merge that makes resuming gap-free and duplicate-free, the backoff, and
-// the texts the UI shows.
+// merge that makes resuming gap-free and duplicate-free, the outbox that
+// retries sends with the same client_msg_id, the backoff, and the texts
+// the UI shows.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Timeline } from '../../web/js/timeline.js';
 import { BACKOFF, backoffDelay } from '../../web/js/backoff.js';
+import { ACK_TIMEOUT, Outbox } from '../../web/js/outbox.js';
 import {
   errorText, passwordProblem, presenceLabel, splitNames, timeLabel, usernameProblem, utf8Length,
 } from '../../web/js/format.js';
@@ -128,4 +130,106 @@ test('format: times, last seen, sizes and input rules', () => {
     'Username must be 3-32 characters.');
   assert.equal(errorText('user', 'our own words'), 'our own words');
   assert.equal(errorText('brand_new_code', 'server text'), 'server text');
+});
+
+// A fake clock, socket and storage for the outbox.
+function outboxRig() {
+  const rig = { t: 1000, online: true, wire: [], store: new Map() };
+  rig.storage = { getItem: (k) => rig.store.get(k) ?? null, setItem: (k, v) => rig.store.set(k, v) };
+  rig.box = new Outbox({
+    storage: rig.storage,
+    now: () => rig.t,
+    send: (f) => rig.online && rig.wire.push(f) > 0,
+  });
+  rig.box.load('k');
+  return rig;
+}
+
+test('outbox: stop-and-wait per conversation, resend with the same id', () => {
+  const r = outboxRig();
+  const a1 = r.box.add('A', 'a1');
+  const a2 = r.box.add('A', 'a2');
+  const b1 = r.box.add('B', 'b1');
+  assert.match(a1.client_msg_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(a1.client_msg_id, a2.client_msg_id);
+  assert.deepEqual(r.wire.map((f) => f.content), ['a1', 'b1'], 'a2 waits for a1');
+  r.box.flush();
+  assert.equal(r.wire.length, 2, 'nothing resent while in flight');
+  r.t += ACK_TIMEOUT + 1; // no ack: resent, same id
+  r.box.flush();
+  assert.deepEqual(r.wire.slice(2).map((f) => f.client_msg_id), [a1.client_msg_id, b1.client_msg_id]);
+  r.box.acked({ client_msg_id: a1.client_msg_id, seq: 7 });
+  assert.equal(r.wire.at(-1).content, 'a2', 'the ack lets the next one go');
+  assert.equal(a1.state, 'sent');
+  assert.equal(a1.ackSeq, 7);
+});
+
+test('outbox: offline entries wait; a new session resends everything in flight', () => {
+  const r = outboxRig();
+  r.online = false;
+  const e = r.box.add('A', 'hello');
+  assert.equal(r.wire.length, 0);
+  assert.equal(e.sentAt, 0);
+  r.online = true;
+  r.box.restart();
+  assert.equal(r.wire.length, 1);
+  r.box.restart(); // reconnect before the ack: sent again, same id
+  assert.equal(r.wire.length, 2);
+  assert.equal(r.wire[0].client_msg_id, r.wire[1].client_msg_id);
+});
+
+test('outbox: rate_limited waits retry_after_ms, busy backs off, final errors stop', () => {
+  const r = outboxRig();
+  const e = r.box.add('A', 'x');
+  assert.equal(r.box.refused({ client_msg_id: e.client_msg_id, code: 'rate_limited',
+    retry_after_ms: 400 }), e);
+  assert.match(e.note, /too fast/);
+  r.t += 399;
+  r.box.flush();
+  assert.equal(r.wire.length, 1, 'not before retry_after_ms');
+  r.t += 100;
+  r.box.flush();
+  assert.equal(r.wire.length, 2, 'resent after it');
+  r.box.refused({ client_msg_id: e.client_msg_id, code: 'overloaded' });
+  assert.equal(e.state, 'sending');
+  assert.ok(e.retryAt > r.t);
+  r.box.refused({ client_msg_id: e.client_msg_id, code: 'content_too_large' });
+  assert.equal(e.state, 'failed');
+  assert.equal(e.error, 'This message is too long to send.');
+  r.t += 60000;
+  r.box.flush();
+  assert.equal(r.wire.length, 2, 'a failed entry is never resent');
+  // a later message of the conversation is not blocked by a failed one
+  r.box.add('A', 'next');
+  assert.equal(r.wire.at(-1).content, 'next');
+  assert.equal(r.box.refused({ client_msg_id: 'someone-else', code: 'overloaded' }), null);
+  assert.equal(r.box.refused({ code: 'not_a_member' }), null);
+});
+
+test('outbox: an entry leaves when its stored message is shown; it survives a reload', () => {
+  const r = outboxRig();
+  const e = r.box.add('A', 'hi');
+  r.online = false;
+  r.box.add('A', 'queued');
+  // a reload: acked entries are not kept (history has them), the rest are
+  const again = outboxRig();
+  again.store = r.store;
+  again.box.load('k');
+  assert.deepEqual(again.box.entries.map((x) => x.content), ['hi', 'queued']);
+  r.box.acked({ client_msg_id: e.client_msg_id, seq: 3 });
+  r.box.save();
+  again.box.load('k');
+  assert.deepEqual(again.box.entries.map((x) => x.content), ['queued']);
+  // acked but not yet in the timeline: still shown as pending
+  const t = new Timeline();
+  t.reset(range(1, 2));
+  assert.equal(r.box.settle('A', t, 'me'), false);
+  t.merge({ seq: 3, sender_id: 'me', client_msg_id: 'other' });
+  assert.equal(r.box.settle('A', t, 'me'), false, 'seq 3 is not this message');
+  const u = new Timeline();
+  u.reset([...range(1, 2), { seq: 3, sender_id: 'me', client_msg_id: e.client_msg_id }]);
+  assert.equal(r.box.settle('A', u, 'me'), true);
+  assert.deepEqual(r.box.forConv('A').map((x) => x.content), ['queued']);
+  assert.equal(r.box.discard(r.box.entries[0].client_msg_id).content, 'queued');
+  assert.deepEqual(r.box.entries, []);
 });

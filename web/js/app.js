@@ -570,6 +570,8 @@ setInterval(() => renderList(), 30000); // relative times
 document.addEventListener('visibilitychange', () => {
   const c = client.convs.get(client.openId);
   if (c) client.markRead(c);
+  // background tabs run timers late: do not wait out a long backoff
+  if (document.visibilityState === 'visible' && client.me) client.conn.now();
 });
 window.addEventListener('online', () => client.conn.now());
 

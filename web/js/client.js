@@ -14,6 +14,7 @@ import { Api, ApiError } from './api.js';
 import { Connection } from './conn.js';
 import { Timeline } from './timeline.js';
 import { backoffDelay } from './backoff.js';
+import { Outbox } from './outbox.js';
 import { UserError, errorText, usernameProblem } from './format.js';
 
 const SESSION_KEY = 'parley.session';
@@ -21,30 +22,10 @@ const OUTBOX_KEY = 'parley.outbox.';
 const PAGE = 50; // messages per history page
 const SYNC_LIMIT = 200; // messages per `sync` page (the maximum)
 const GAP_RELOAD = 1000; // a larger gap reloads the latest page instead
-const ACK_TIMEOUT = 10000; // resend a send not acked by then (same id)
 const SYNC_TIMEOUT = 10000;
 const TYPING_SHOW = 6000; // "typing…" stays this long after a frame
 const TYPING_EVERY = 3000; // the server forwards one per 3 s anyway
 const TASKS_AT_ONCE = 4; // background REST requests in flight
-const FINAL_ERRORS = new Set(['invalid_request', 'content_too_large', 'not_a_member',
-  'not_found', 'invalid_json', 'unknown_type']);
-
-// A random UUID also outside secure contexts (plain http on a LAN).
-export function uuid4() {
-  if (globalThis.crypto && crypto.randomUUID) {
-    try {
-      return crypto.randomUUID();
-    } catch (e) {
-      /* not a secure context: fall through */
-    }
-  }
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 function bump(map, key, seq) {
   if ((map.get(key) || 0) < seq) {
     map.set(key, seq);
@@ -62,7 +43,15 @@ export class ChatClient extends EventTarget {
     this.conn = new Connection(origin.replace(/^http/, 'ws') + '/v1/ws');
     this.conn.addEventListener('hello', () => this.onHello());
     this.conn.addEventListener('frame', (e) => this.onFrame(e.detail));
-    this.conn.addEventListener('state', (e) => this.emit('status', e.detail));
+    this.conn.addEventListener('state', (e) => {
+      // presence is only known while connected: no stale "online"
+      if (e.detail.state !== 'online' && this.presence.size) {
+        this.presence.clear();
+        this.emit('list');
+        if (this.openId) this.emit('conv', { id: this.openId });
+      }
+      this.emit('status', e.detail);
+    });
     this.conn.addEventListener('failed', () => this.checkSession());
     this.reset();
     this.tick = null;
@@ -75,7 +64,7 @@ export class ChatClient extends EventTarget {
     this.order = []; // conversation ids, most recently active first
     this.users = new Map(); // user id -> username
     this.presence = new Map(); // user id -> {status, last_seen_at}
-    this.outbox = []; // unsent messages, in the order the user sent them
+    this.outbox = new Outbox({ storage: this.storage, send: (f) => this.conn.send(f) });
     this.openId = null;
     this.syncQ = [];
     this.syncing = null; // the conversation whose `sync` is in flight
@@ -128,7 +117,7 @@ export class ChatClient extends EventTarget {
     this.users.set(s.user_id, s.username);
     this.storage.setItem(SESSION_KEY, JSON.stringify(s));
     this.api.token = s.token;
-    this.loadOutbox();
+    this.outbox.load(OUTBOX_KEY + s.user_id);
     this.conn.start(s.token);
     clearInterval(this.tick);
     this.tick = setInterval(() => this.onTick(), 1000);
@@ -224,8 +213,7 @@ export class ChatClient extends EventTarget {
   remove(id) {
     this.convs.delete(id);
     this.order = this.order.filter((x) => x !== id);
-    this.outbox = this.outbox.filter((e) => e.conversation_id !== id);
-    this.saveOutbox();
+    this.outbox.dropConversation(id);
     if (this.openId === id) {
       this.openId = null;
       this.emit('closed', { id });
@@ -357,8 +345,7 @@ export class ChatClient extends EventTarget {
     this.syncQ = [];
     this.syncing = null;
     clearTimeout(this.syncTimer);
-    for (const e of this.outbox) e.sentAt = 0; // resend all, same ids
-    this.flushOutbox();
+    this.outbox.restart(); // resend all, same ids
     try {
       await this.refreshList();
     } catch (e) {
@@ -455,7 +442,7 @@ export class ChatClient extends EventTarget {
   }
 
   shown(c, msgs, kind) {
-    this.settleOutbox(c);
+    this.settle(c);
     this.emit('messages', { id: c.id, kind, msgs });
   }
 
@@ -579,50 +566,13 @@ export class ChatClient extends EventTarget {
   // --- sending ---------------------------------------------------------
 
   send(id, content) {
-    const e = {
-      client_msg_id: uuid4(),
-      conversation_id: id,
-      content,
-      created_at: new Date().toISOString(),
-      state: 'sending', // "sending" | "sent" (acked) | "failed"
-      error: '',
-      note: '', // why it waits (rate limited, busy)
-      attempts: 0,
-      sentAt: 0, // when last handed to the socket; 0: not in flight
-      retryAt: 0,
-      ackSeq: 0,
-    };
-    this.outbox.push(e);
-    this.saveOutbox();
-    this.flushOutbox();
+    const e = this.outbox.add(id, content);
     this.emit('conv', { id });
     return e;
   }
 
   pending(id) {
-    return this.outbox.filter((e) => e.conversation_id === id);
-  }
-
-  // Sends, per conversation, the oldest unacked message (stop-and-wait:
-  // a rate-limited or retried message never lands after a later one).
-  flushOutbox() {
-    if (!this.conn.open) return;
-    const now = Date.now();
-    const busy = new Set();
-    for (const e of this.outbox) {
-      if (e.state !== 'sending' || busy.has(e.conversation_id)) continue;
-      busy.add(e.conversation_id);
-      const stale = e.sentAt && now - e.sentAt > ACK_TIMEOUT;
-      if ((e.sentAt && !stale) || now < e.retryAt) continue;
-      const ok = this.conn.send({ type: 'send', conversation_id: e.conversation_id,
-        client_msg_id: e.client_msg_id, content: e.content });
-      if (!ok) return;
-      e.sentAt = now;
-    }
-  }
-
-  findEntry(cmid) {
-    return this.outbox.find((e) => e.client_msg_id === cmid);
+    return this.outbox.forConv(id);
   }
 
   onAck(a) {
@@ -631,64 +581,30 @@ export class ChatClient extends EventTarget {
       c.last_seq = Math.max(c.last_seq, a.seq);
       c.last_read_seq = Math.max(c.last_read_seq, a.seq);
     }
-    const e = this.findEntry(a.client_msg_id);
-    if (e) {
-      e.state = 'sent';
-      e.ackSeq = a.seq;
-      e.note = '';
-      if (c && c.tl && c.tl.hasGap) this.enqueueSync(c.id);
-      this.settleOutbox(c);
+    if (this.outbox.acked(a) && c) {
+      if (c.tl && c.tl.hasGap) this.enqueueSync(c.id);
+      this.settle(c);
+      this.emit('conv', { id: c.id });
     }
-    this.flushOutbox();
   }
 
-  // Drops outbox entries whose message the timeline now shows (or that
-  // were acked in a conversation whose timeline is not loaded).
-  settleOutbox(c) {
-    if (!c) return;
-    const mine = this.me && this.me.user_id;
-    const shown = new Set();
-    if (c.tl && c.tl.loaded) {
-      for (const e of this.outbox) {
-        if (e.conversation_id !== c.id || !e.ackSeq) continue;
-        const m = c.tl.get(e.ackSeq);
-        if (m && m.sender_id === mine && m.client_msg_id === e.client_msg_id) shown.add(e);
-      }
-    }
-    const before = this.outbox.length;
-    this.outbox = this.outbox.filter((e) => {
-      if (e.conversation_id !== c.id) return true;
-      if (shown.has(e)) return false;
-      return !(e.state === 'sent' && (!c.tl || !c.tl.loaded));
-    });
-    if (this.outbox.length !== before) {
-      this.saveOutbox();
+  settle(c) {
+    if (this.outbox.settle(c.id, c.tl, this.me && this.me.user_id)) {
       this.emit('conv', { id: c.id });
     }
   }
 
   onError(f) {
-    const e = f.client_msg_id ? this.findEntry(f.client_msg_id) : null;
+    const e = this.outbox.refused(f);
     if (!e) {
       this.onOtherError(f);
       return;
     }
-    e.sentAt = 0;
-    if (f.code === 'rate_limited') {
-      e.retryAt = Date.now() + (f.retry_after_ms || 1000) + Math.floor(Math.random() * 50);
-      e.note = 'Sending too fast: waiting to retry';
-    } else if (FINAL_ERRORS.has(f.code)) {
-      e.state = 'failed';
-      e.error = errorText(f.code, f.message);
+    if (e.state === 'failed') {
       this.notice(`Message not sent: ${e.error}`);
-      this.saveOutbox();
       if (f.code === 'not_a_member' || f.code === 'not_found') {
         this.refreshList().catch(() => {}); // marks the conversation gone
       }
-    } else {
-      e.attempts += 1;
-      e.retryAt = Date.now() + backoffDelay(e.attempts);
-      e.note = errorText(f.code, f.message);
     }
     this.emit('conv', { id: e.conversation_id });
   }
@@ -710,28 +626,8 @@ export class ChatClient extends EventTarget {
   }
 
   discard(cmid) {
-    const e = this.findEntry(cmid);
-    if (!e) return;
-    this.outbox = this.outbox.filter((x) => x !== e);
-    this.saveOutbox();
-    this.emit('conv', { id: e.conversation_id });
-  }
-
-  // The outbox survives a reload (same tab), so a message typed offline
-  // is still sent, with its original client_msg_id, once back online.
-  saveOutbox() {
-    if (!this.me) return;
-    const keep = this.outbox.map((e) => ({ ...e, sentAt: 0 }));
-    this.storage.setItem(OUTBOX_KEY + this.me.user_id, JSON.stringify(keep));
-  }
-
-  loadOutbox() {
-    try {
-      const v = JSON.parse(this.storage.getItem(OUTBOX_KEY + this.me.user_id) || '[]');
-      this.outbox = Array.isArray(v) ? v.filter((e) => e && e.client_msg_id) : [];
-    } catch (e) {
-      this.outbox = [];
-    }
+    const e = this.outbox.discard(cmid);
+    if (e) this.emit('conv', { id: e.conversation_id });
   }
 
   // --- typing, reads, presence -------------------------------------------
@@ -784,7 +680,7 @@ export class ChatClient extends EventTarget {
   }
 
   onTick() {
-    this.flushOutbox();
+    this.outbox.flush();
     const now = Date.now();
     for (const c of this.convs.values()) {
       let changed = false;
