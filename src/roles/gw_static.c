@@ -68,8 +68,8 @@ int gw_static_csp(pl_str host, char *out, size_t cap)
 {
     char ws[600] = "";
     if (plain_host(host))
-        snprintf(ws, sizeof(ws), " ws://%.*s wss://%.*s", (int)host.len,
-                 host.p, (int)host.len, host.p);
+        snprintf(ws, sizeof(ws), " ws://%.*s wss://%.*s", (int)host.len, host.p,
+                 (int)host.len, host.p);
     int n = snprintf(out, cap,
                      "default-src 'self'; connect-src 'self'%s; "
                      "img-src 'self' data:; object-src 'none'; "
@@ -87,18 +87,19 @@ static bool method_is(const gw_request *r, const char *m)
 
 /* The header lines of a 200 or 304 answer for a (RFC 9110: a 304 carries
  * the validator and the caching fields, no Content-Type or -Length). */
-static int write_fields(const gw_request *r, const pl_web_asset *a,
-                        bool full, char *out, size_t cap)
+static int write_fields(const gw_request *r, const pl_web_asset *a, bool full,
+                        char *out, size_t cap)
 {
     char csp[768];
     const pl_http_header *host = pl_http_find_header(r->req, "host");
-    if (gw_static_csp(host ? host->value : (pl_str){"", 0}, csp,
-                      sizeof(csp)) < 0)
+    if (gw_static_csp(host ? host->value : (pl_str){"", 0}, csp, sizeof(csp)) <
+        0)
         return -1;
     char len[96] = "";
     if (full)
-        snprintf(len, sizeof(len), "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                 a->ctype, a->len);
+        snprintf(len, sizeof(len),
+                 "Content-Type: %s\r\nContent-Length: %zu\r\n", a->ctype,
+                 a->len);
     int n = snprintf(out, cap,
                      "%sETag: %s\r\nCache-Control: no-cache\r\n"
                      "Content-Security-Policy: %s\r\n"

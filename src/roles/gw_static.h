@@ -16,7 +16,7 @@ typedef struct pl_web_asset {
     const char *ctype; /* Content-Type */
     const unsigned char *data;
     size_t len;
-    const char *etag;  /* strong validator, quoted: "\"0123456789abcdef\"" */
+    const char *etag; /* strong validator, quoted: "\"0123456789abcdef\"" */
 } pl_web_asset;
 
 /* Generated (build/gen/web_assets.c). */

@@ -73,7 +73,10 @@ static void test_csp(void)
     int n = gw_static_csp(S("127.0.0.1:8080"), out, sizeof(out));
     CHECK(n > 0 && (size_t)n == strlen(out));
     CHECK(strstr(out, "default-src 'self';") != NULL);
-    CHECK(strstr(out, "connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080;") != NULL);
+    CHECK(strstr(
+              out,
+              "connect-src 'self' ws://127.0.0.1:8080 wss://127.0.0.1:8080;") !=
+          NULL);
     CHECK(strstr(out, "frame-ancestors 'none'") != NULL);
     CHECK(gw_static_csp(S("[::1]:80"), out, sizeof(out)) > 0);
     CHECK(strstr(out, "ws://[::1]:80 ") != NULL);
@@ -86,7 +89,8 @@ static void test_csp(void)
     char host[300];
     memset(host, 'a', sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    CHECK(gw_static_csp(S(host), out, sizeof(out)) > 0); /* over 255: left out */
+    CHECK(gw_static_csp(S(host), out, sizeof(out)) >
+          0); /* over 255: left out */
     CHECK(strstr(out, "connect-src 'self';") != NULL);
     CHECK(gw_static_csp(S("h"), out, 20) == -1); /* too small: refused */
 }
