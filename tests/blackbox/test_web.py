@@ -21,6 +21,8 @@ def web_files():
     out = []
     for root, _, names in os.walk(WEB):
         for n in sorted(names):
+            if n.startswith(".") or n.endswith("~"):
+                continue  # not embedded (cmake/embed_web.cmake): editor files
             full = os.path.join(root, n)
             rel = os.path.relpath(full, WEB).replace(os.sep, "/")
             out.append(("/" if rel == "index.html" else "/" + rel, full))
