@@ -1,5 +1,5 @@
 # Parley - thin wrapper over CMake. The two commands a newcomer needs:
-#   make run    build and start parleyd single-node on http://127.0.0.1:8080
+#   make run    build and start parleyd single-node; open http://127.0.0.1:8080/
 #   make test   build and run every test (unit + black-box)
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -19,14 +19,7 @@ build: deps
 	@ninja -C $(BUILD) -j $(JOBS)
 
 run: build
-	@echo ""
-	@echo "Parley is starting on http://$(LISTEN) (data in $(DATA)). Next, in another terminal:"
-	@echo "  $(BUILD)/parley register alice --password alice-secret"
-	@echo "  $(BUILD)/parley login alice --password alice-secret"
-	@echo "  $(BUILD)/parley listen              # live messages"
-	@echo "  (see README.md for a full two-terminal chat). Stop with Ctrl-C."
-	@echo ""
-	@$(BUILD)/parleyd --listen $(LISTEN) --data-dir $(DATA)
+	@scripts/run.sh $(BUILD) $(LISTEN) $(DATA)
 
 test:
 	@scripts/deps.sh test

@@ -5,6 +5,8 @@
 #   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
 #   scripts/deps.sh cluster # + the servers of cluster mode (scripts/infra/:
 #                           #   Kafka, nginx, Redis; make test includes it)
+#   scripts/deps.sh browser # chromium, node and npm for the browser tests,
+#                           # and `npm ci` of tests/browser (also in `test`)
 # Only missing packages are installed; sudo is used when not root.
 set -euo pipefail
 
@@ -16,13 +18,35 @@ BENCH_PKGS=(gnuplot-nox)
 # Java 17; nginx is the L7 ingress; librdkafka is the C client; Redis 7
 # (one server and a 3-master cluster, scripts/infra/redis*.sh).
 CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev redis-server python3)
+BROWSER_PKGS=(chromium fonts-dejavu-core)
 
 want=("${BUILD_PKGS[@]}")
+browser=false
 case "${1:-build}" in
-test) want+=("${TEST_PKGS[@]}" "${CLUSTER_PKGS[@]}") ;;
+test) want+=("${TEST_PKGS[@]}" "${CLUSTER_PKGS[@]}" "${BROWSER_PKGS[@]}"); browser=true ;;
 bench) want+=("${BENCH_PKGS[@]}") ;;
 cluster) want+=("${CLUSTER_PKGS[@]}") ;;
+browser) want=("${BROWSER_PKGS[@]}"); browser=true ;;
 esac
+if $browser; then # node may come from elsewhere (nodesource): test the commands
+    command -v node >/dev/null || want+=(nodejs)
+    command -v npm >/dev/null || want+=(npm)
+fi
+
+# The browser tests' npm packages, from the committed lockfile; again only
+# when the lockfile changed since the last install (sha256 stamp).
+npm_ci() {
+    local dir lock stamp want_sum
+    dir="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+    lock="$dir/package-lock.json"
+    stamp="$dir/node_modules/.package-lock.sha256"
+    want_sum="$(sha256sum "$lock" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_sum" ]; then
+        echo "deps: npm ci in tests/browser" >&2
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        echo "$want_sum" > "$stamp"
+    fi
+}
 
 missing=()
 for p in "${want[@]}"; do
@@ -30,13 +54,16 @@ for p in "${want[@]}"; do
         missing+=("$p")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if $browser; then
+    npm_ci
+fi

@@ -11,6 +11,9 @@
 #   4. the cluster's servers (scripts/infra-test.sh on build-asan): a real
 #      Kafka broker and the C client through a broker restart, nginx in
 #      front of parleyd.
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
+# Between 1 and 2, once: the browser suite (tests/browser, chromium driven
+# by playwright-core) against the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -32,6 +35,8 @@ suite() { # build-dir cmake-args...
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== redis: client and presence=redis against real servers (build)"
 PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/build" tests/redis/run.sh
+echo "== browser tests (build)"
+PARLEY_BUILD_DIR="$(pwd)/build" tests/browser/run.sh
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON

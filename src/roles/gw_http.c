@@ -17,6 +17,7 @@ static const char *reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -36,33 +37,46 @@ static const char *reason(int status)
     }
 }
 
-void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
-                         const char *body, size_t len)
+void gw_http_respond_fields(gw_conn *c, int status, const char *fields,
+                            const void *body, size_t len)
 {
-    char head[512];
+    char head[128];
     if (c->gw->draining)
         c->keep_alive = false; /* shutting down: finish this one, then go */
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-                      "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                      "Connection: %s\r\n\r\n",
-                      status, reason(status), ctype, len,
-                      c->keep_alive ? "keep-alive" : "close");
+    int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", status,
+                      reason(status));
+    const char *conn = c->keep_alive ? "Connection: keep-alive\r\n\r\n"
+                                     : "Connection: close\r\n\r\n";
+    size_t fl = strlen(fields), cl = strlen(conn);
     if (status >= 500)
         PL_METRIC_ADD(http_5xx_total, 1);
     else if (status >= 400)
         PL_METRIC_ADD(http_4xx_total, 1);
-    pl_rbuf *b = pl_rbuf_new((size_t)hl + len);
+    pl_rbuf *b = pl_rbuf_new((size_t)hl + fl + cl + len);
     if (!b) {
         gw_conn_close(c);
         return;
     }
-    memcpy(b->data, head, (size_t)hl);
+    uint8_t *p = b->data;
+    memcpy(p, head, (size_t)hl);
+    memcpy(p + hl, fields, fl);
+    memcpy(p + hl + fl, conn, cl);
     if (len)
-        memcpy(b->data + hl, body, len);
+        memcpy(p + hl + fl + cl, body, len);
     gw_conn_send(c, b);
     if (!c->keep_alive)
         gw_conn_close_after_flush(c);
+}
+
+void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
+                         const char *body, size_t len)
+{
+    char fields[256];
+    snprintf(fields, sizeof(fields),
+             "Content-Type: %s\r\nContent-Length: %zu\r\n"
+             "Cache-Control: no-store\r\n",
+             ctype, len);
+    gw_http_respond_fields(c, status, fields, body, len);
 }
 
 void gw_http_respond_json(gw_conn *c, int status, json_t *body)

@@ -192,6 +192,11 @@ void gw_http_respond_error(gw_conn *c, int status, const char *code,
                            const char *message);
 void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
                          const char *body, size_t len);
+/* Queues a response whose header lines (each ending in CRLF) the caller
+ * wrote, Content-Length included; adds the status line and Connection.
+ * body may be NULL with len 0 (HEAD, 304). Copies body. */
+void gw_http_respond_fields(gw_conn *c, int status, const char *fields,
+                            const void *body, size_t len);
 /* Called when an async request finishes: resumes parsing the next one. */
 void gw_http_request_done(gw_conn *c);
 

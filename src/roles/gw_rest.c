@@ -7,6 +7,7 @@
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
+#include "gw_static.h"
 
 /* --- jobs ------------------------------------------------------------------ */
 
@@ -383,6 +384,6 @@ void gw_rest_route(gw_conn *c, const gw_request *r)
         route_ops(c, r, &p);
     else if (p.n >= 2 && p.n <= MAX_SEGS && seg_is(&p, 0, "v1"))
         route_v1(c, r, &p);
-    else
+    else if (!gw_static_route(c, r)) /* the browser client (gw_static.c) */
         gw_http_respond_error(c, 404, "not_found", "no such endpoint");
 }

@@ -246,7 +246,8 @@ def test_chunked_body_411(mp):
     assert_error(_json_body(resp[2]), "invalid_request")
 
 
-@pytest.mark.parametrize("path", ["/", "/v1", "/v2/me", "/v1/nope", "/v1/me/extra",
+# ("/" is the browser client: test_web.py)
+@pytest.mark.parametrize("path", ["/v1", "/v2/me", "/v1/nope", "/v1/me/extra",
                                   "/v1/conversations/a/b/c/d", "/healthz/x", "/metricsz"])
 def test_unknown_path_404(mp, path):
     a = mp.new_user("np")
