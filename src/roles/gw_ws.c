@@ -144,23 +144,59 @@ static void start_load(gw_conn *c)
 
 /* --- upgrade --------------------------------------------------------------- */
 
-static const char *check_upgrade(const gw_request *r, const pl_http_header **key)
+/* The request side of the handshake (RFC 6455 4.2.1), checked before the
+ * token so a malformed request is a 400 whoever sends it. Returns NULL and
+ * fills accept, or why the upgrade is refused with *status 400, or 426 for
+ * a version other than 13 (4.4: the answer names the version we speak). */
+static const char *check_upgrade(const gw_request *r, char accept[29],
+                                 int *status)
 {
     const pl_http_request *q = r->req;
     const pl_http_header *up = pl_http_find_header(q, "upgrade");
     const pl_http_header *conn = pl_http_find_header(q, "connection");
     const pl_http_header *ver = pl_http_find_header(q, "sec-websocket-version");
-    *key = pl_http_find_header(q, "sec-websocket-key");
+    const pl_http_header *key = pl_http_find_header(q, "sec-websocket-key");
+    *status = 400;
     if (q->method.len != 3 || memcmp(q->method.p, "GET", 3) != 0)
         return "WebSocket upgrade must use GET";
+    if (q->minor_version < 1)
+        return "WebSocket upgrade needs HTTP/1.1";
     if (!up || !pl_http_has_token(up->value, "websocket") || !conn ||
         !pl_http_has_token(conn->value, "upgrade"))
         return "expected a WebSocket upgrade request";
-    if (!ver || ver->value.len != 2 || memcmp(ver->value.p, "13", 2) != 0)
+    if (!ver)
+        return "Sec-WebSocket-Version is required";
+    if (ver->value.len != 2 || memcmp(ver->value.p, "13", 2) != 0) {
+        *status = 426;
         return "Sec-WebSocket-Version must be 13";
-    if (!*key)
-        return "Sec-WebSocket-Key is required";
+    }
+    if (!key || pl_ws_accept_key(key->value.p, key->value.len, accept) != 0)
+        return "missing or bad Sec-WebSocket-Key";
     return NULL;
+}
+
+/* 426 carries Sec-WebSocket-Version, which the generic responder has no
+ * slot for; the connection is closed after it like any failed upgrade
+ * with a body the client may not expect. */
+static void refuse_version(gw_conn *c, const char *why)
+{
+    char body[160], resp[512];
+    int bl = snprintf(body, sizeof(body),
+                      "{\"error\":{\"code\":\"invalid_request\","
+                      "\"message\":\"%s\"}}", why);
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 426 Upgrade Required\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %d\r\nCache-Control: no-store\r\n"
+                     "Connection: close\r\n\r\n%s", bl, body);
+    pl_rbuf *b = n > 0 && (size_t)n < sizeof(resp)
+                     ? pl_rbuf_copy(resp, (size_t)n) : NULL;
+    PL_METRIC_ADD(http_4xx_total, 1);
+    c->keep_alive = false;
+    if (b)
+        gw_conn_send(c, b);
+    gw_conn_close_after_flush(c);
 }
 
 /* Browsers send Origin; a page from another site must not open sessions
@@ -201,11 +237,14 @@ static bool upgrade_auth(gw_conn *c, const gw_request *r)
 
 void gw_ws_upgrade(gw_conn *c, const gw_request *r)
 {
-    const pl_http_header *key;
-    const char *why = check_upgrade(r, &key);
     char accept[29];
+    int status;
+    const char *why = check_upgrade(r, accept, &status);
     if (why) {
-        gw_http_respond_error(c, 400, "invalid_request", why);
+        if (status == 426)
+            refuse_version(c, why);
+        else
+            gw_http_respond_error(c, status, "invalid_request", why);
         return;
     }
     if (!origin_allowed(c, r)) {
@@ -217,11 +256,6 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
         PL_METRIC_ADD(auth_failures_total, 1);
         gw_http_respond_error(c, 401, "unauthorized",
                               "missing, invalid or expired token");
-        return;
-    }
-    if (pl_ws_accept_key(key->value.p, key->value.len, accept) != 0) {
-        gw_http_respond_error(c, 400, "invalid_request",
-                              "bad Sec-WebSocket-Key");
         return;
     }
     char resp[256];
@@ -475,7 +509,9 @@ static void on_text(gw_conn *c, const char *p, size_t len)
 
 static bool valid_close_code(int code)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+    /* RFC 6455 7.4 plus the IANA registry (1012-1014); 1004-1006 and 1015
+     * are reserved and must not be sent on the wire. */
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
 }
 
@@ -514,13 +550,14 @@ static void on_control(gw_conn *c, int opcode, const uint8_t *p, size_t len)
 static void on_data(gw_conn *c, const pl_ws_frame *f, const uint8_t *p,
                     size_t len)
 {
-    if (f->opcode == PL_WS_BINARY || (f->opcode == PL_WS_CONT &&
-                                      c->frag_opcode == PL_WS_BINARY)) {
-        gw_ws_close(c, PL_WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
-        return;
-    }
+    /* Framing first: a new data frame inside a fragmented message is a
+     * protocol error whatever its type (RFC 6455 5.4). */
     if ((f->opcode == PL_WS_CONT) != (c->frag_opcode != 0)) {
         gw_ws_close(c, PL_WS_CLOSE_PROTOCOL, "bad fragmentation");
+        return;
+    }
+    if (f->opcode == PL_WS_BINARY) {
+        gw_ws_close(c, PL_WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
         return;
     }
     c->utf8_state = pl_utf8_feed(c->utf8_state, p, len);
