@@ -1,12 +1,12 @@
 # Parley - thin wrapper over CMake. The two commands a newcomer needs:
 #   make run    build and start parleyd single-node on http://127.0.0.1:8080
-#   make test   build and run every test (unit + black-box)
+#   make test   lint, then build and run every test (unit + black-box + fuzz)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./parley-data
 
-.PHONY: all deps build run test unit blackbox fuzz bench tsan clean format
+.PHONY: all deps build run test unit blackbox fuzz bench tsan lint clean format
 
 all: build
 
@@ -45,12 +45,16 @@ tsan: deps
 	@scripts/deps.sh test
 	@scripts/tsan.sh
 
+lint:
+	@scripts/deps.sh test
+	@scripts/lint.sh
+
 fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-lint
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'fuzz/*.c')

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test.sh - what `make test` runs. Exits non-zero on any failure.
+#   0. `make lint`: cppcheck and clang-tidy on src/ (scripts/lint.sh);
 #   1. release build: C unit tests (ctest), then the black-box suite
 #      (pytest) against the real build/parleyd and build/parley;
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
-#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -24,10 +25,12 @@ suite() { # build-dir cmake-args...
     PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/$dir" tests/blackbox/run.sh
 }
 
+echo "== lint"
+make --no-print-directory lint
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
-echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each"
-scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 echo "== all tests passed in $(( $(date +%s) - start )) s"
