@@ -8,6 +8,7 @@
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
 #include "../proto/utf8.h"
+#include "../proto/ws_msg.h"
 #include "gw_rest.h"
 #include "presence_role.h"
 
@@ -278,16 +279,6 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
 
 /* --- client frames ----------------------------------------------------------- */
 
-static bool get_conv(gw_conn *c, json_t *o, pl_uuid *conv, const char *cmid)
-{
-    const char *s = json_string_value(json_object_get(o, "conversation_id"));
-    if (s && pl_uuid_parse(s, strlen(s), conv) == PL_OK)
-        return true;
-    gw_ws_send_error(c, "invalid_request", "conversation_id must be a UUID",
-                     cmid);
-    return false;
-}
-
 static void submit_req(gw_conn *c, pl_msg_req *r, const char *cmid)
 {
     r->ctx = c->gw;
@@ -324,46 +315,27 @@ static bool send_allowed(gw_conn *c, const char *cmid)
     return false;
 }
 
-static void on_send(gw_conn *c, json_t *o)
+_Static_assert(PL_WS_MSG_CMID_MAX == PL_CLIENT_MSG_ID_MAX,
+               "a decoded client_msg_id fits pl_msg_req");
+
+static void on_send(gw_conn *c, const pl_ws_msg *m)
 {
-    const char *cmid = json_string_value(json_object_get(o, "client_msg_id"));
-    json_t *content = json_object_get(o, "content");
-    pl_uuid conv;
-    if (!cmid || !rest_valid_client_msg_id(cmid)) {
-        gw_ws_send_error(c, "invalid_request",
-                         "client_msg_id must be 1 to 64 visible ASCII characters",
-                         NULL);
+    if (!send_allowed(c, m->client_msg_id))
         return;
-    }
-    if (!get_conv(c, o, &conv, cmid))
-        return;
-    if (!send_allowed(c, cmid))
-        return;
-    size_t len = json_string_length(content);
-    if (!json_is_string(content) || len == 0) {
-        gw_ws_send_error(c, "invalid_request",
-                         "content must be a non-empty string", cmid);
-        return;
-    }
-    if (len > (size_t)c->gw->node->cfg.max_content) {
-        gw_ws_send_error(c, "content_too_large",
-                         "content is over the size limit", cmid);
-        return;
-    }
     pl_msg_req *r = pl_msg_req_new(PL_REQ_SEND);
-    char *copy = malloc(len + 1);
+    char *copy = malloc(m->content_len + 1);
     if (!r || !copy) {
         free(copy);
         pl_msg_req_free(r);
-        gw_ws_send_error(c, "overloaded", "out of memory", cmid);
+        gw_ws_send_error(c, "overloaded", "out of memory", m->client_msg_id);
         return;
     }
-    memcpy(copy, json_string_value(content), len + 1);
+    memcpy(copy, m->content, m->content_len + 1);
     r->content = copy;
-    r->content_len = len;
-    r->conv_id = conv;
-    memcpy(r->client_msg_id, cmid, strlen(cmid) + 1);
-    submit_req(c, r, cmid);
+    r->content_len = m->content_len;
+    r->conv_id = m->conv;
+    memcpy(r->client_msg_id, m->client_msg_id, strlen(m->client_msg_id) + 1);
+    submit_req(c, r, m->client_msg_id);
 }
 
 /* At most one typing event per conversation per TYPING_THROTTLE_MS, and
@@ -397,11 +369,9 @@ static bool typing_throttled(gw_conn *c, const pl_uuid *conv)
     return false;
 }
 
-static void on_typing(gw_conn *c, json_t *o)
+static void on_typing(gw_conn *c, const pl_ws_msg *msg)
 {
-    pl_uuid conv;
-    if (!get_conv(c, o, &conv, NULL))
-        return;
+    pl_uuid conv = msg->conv;
     if (!gw_index_is_member(c->gw, &c->user_id, &conv)) {
         gw_ws_send_error(c, "not_a_member", "not a member of this conversation",
                          NULL);
@@ -427,24 +397,15 @@ static void on_typing(gw_conn *c, json_t *o)
     pl_rbuf_unref(payload);
 }
 
-static void on_read(gw_conn *c, json_t *o)
+static void on_read(gw_conn *c, const pl_ws_msg *m)
 {
-    pl_uuid conv;
-    if (!get_conv(c, o, &conv, NULL))
-        return;
-    json_t *seq = json_object_get(o, "seq");
-    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-        gw_ws_send_error(c, "invalid_request",
-                         "seq must be a non-negative integer", NULL);
-        return;
-    }
     pl_msg_req *r = pl_msg_req_new(PL_REQ_READ);
     if (!r) {
         gw_ws_send_error(c, "overloaded", "out of memory", NULL);
         return;
     }
-    r->conv_id = conv;
-    r->seq = json_integer_value(seq);
+    r->conv_id = m->conv;
+    r->seq = m->seq;
     submit_req(c, r, NULL);
 }
 
@@ -475,34 +436,29 @@ void gw_ws_msg_result(gw_conn *c, pl_msg_req *r)
                                  pl_time_fmt(r->msg.created_ms, ts)));
 }
 
+/* One whole text message: decoded and validated by pl_ws_msg_decode (no
+ * connection involved, so it is unit-tested and fuzzed alone), then acted
+ * on here. */
 static void on_text(gw_conn *c, const char *p, size_t len)
 {
+    pl_ws_msg m;
     PL_METRIC_ADD(ws_frames_in_total, 1);
-    json_t *o = json_loadb(p, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        gw_ws_send_error(c, "invalid_json", "frame is not a JSON object", NULL);
-        return;
-    }
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!type)
-        gw_ws_send_error(c, "invalid_request", "type (string) is required",
-                         NULL);
-    else if (strcmp(type, "send") == 0)
-        on_send(c, o);
-    else if (strcmp(type, "typing") == 0)
-        on_typing(c, o);
-    else if (strcmp(type, "read") == 0)
-        on_read(c, o);
-    else if (strcmp(type, "sync") == 0)
-        gw_ws_sync(c, o);
-    else if (strcmp(type, "presence_subscribe") == 0)
-        gw_presence_subscribe(c, o);
-    else if (strcmp(type, "ping") == 0)
-        gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
+    if (pl_ws_msg_decode(p, len, (size_t)c->gw->node->cfg.max_content, &m) !=
+        PL_OK)
+        gw_ws_send_error(c, m.err_code, m.err_message, m.err_client_msg_id);
+    else if (m.type == PL_WS_MSG_SEND)
+        on_send(c, &m);
+    else if (m.type == PL_WS_MSG_TYPING)
+        on_typing(c, &m);
+    else if (m.type == PL_WS_MSG_READ)
+        on_read(c, &m);
+    else if (m.type == PL_WS_MSG_SYNC)
+        gw_ws_sync(c, &m);
+    else if (m.type == PL_WS_MSG_PRESENCE_SUBSCRIBE)
+        gw_presence_subscribe(c, m.root);
     else
-        gw_ws_send_error(c, "unknown_type", "unknown frame type", NULL);
-    json_decref(o);
+        gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
+    pl_ws_msg_free(&m);
 }
 
 /* --- framing ------------------------------------------------------------------ */

@@ -262,6 +262,28 @@ def test_content_too_large_error_with_client_msg_id(mp, pair):
     assert len(a.history_all(cid)) == 1
 
 
+def test_invalid_sends_do_not_use_up_the_send_rate(server_factory):
+    """Decoding and validation come before the rate limit: refused frames
+    cost nothing, the burst is still there for the valid ones."""
+    srv = server_factory.start(["--send-rate", "1", "--send-burst", "2"])
+    p = Parley(srv)
+    try:
+        a, b = p.new_users(2, "rinv")
+        cid = a.group("rinv", [b])["conversation_id"]
+        ws = p.ws(a)
+        for i in range(5):
+            ws.send_json({"type": "send", "conversation_id": cid,
+                          "client_msg_id": "bad-%d" % i, "content": ""})
+            assert ws.recv_type("error")["code"] == "invalid_request"
+        ws.send_msg(cid, "x" * 4097, "big")
+        assert ws.recv_type("error")["code"] == "content_too_large"
+        assert [ws.send_and_ack(cid, "ok %d" % i)["seq"] for i in range(2)] == [1, 2]
+        ws.send_msg(cid, "third", "third")
+        assert ws.recv_type("error")["code"] == "rate_limited"
+    finally:
+        p.close()
+
+
 def test_not_a_member_error(mp, pair):
     a, b, cid = pair
     c = mp.new_user("outsider")
