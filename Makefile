@@ -1,12 +1,13 @@
 # Parley - thin wrapper over CMake. The two commands a newcomer needs:
 #   make run    build and start parleyd single-node; open http://127.0.0.1:8080/
-#   make test   build and run every test (unit + black-box)
+#   make test   lint, then build and run every test (unit, black-box, browser,
+#               Redis, cluster servers, fuzz)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./parley-data
 
-.PHONY: all deps build run test unit blackbox fuzz bench soak tsan clean format
+.PHONY: all deps build run test unit blackbox fuzz bench soak tsan lint clean format
 .PHONY: cluster cluster-down infra-test
 
 all: build
@@ -43,6 +44,10 @@ tsan: deps
 	@scripts/deps.sh test
 	@scripts/tsan.sh
 
+lint:
+	@scripts/deps.sh test
+	@scripts/lint.sh
+
 fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
@@ -68,7 +73,7 @@ infra-test: build
 # ---------------------------------------------------------------------------
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-lint
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'fuzz/*.c')

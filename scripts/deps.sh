@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - installs what Parley needs from Debian 12, idempotently.
 #   scripts/deps.sh build   # compilers, cmake, libraries
-#   scripts/deps.sh test    # + what the test suites need (python venv, clang)
+#   scripts/deps.sh test    # + what the test suites need (python venv, clang,
+#                           #   cppcheck, clang-tidy, Node + tests/interop npm ci)
 #   scripts/deps.sh bench   # + gnuplot for the latency plot of make bench
 #   scripts/deps.sh cluster # + the servers of cluster mode (scripts/infra/:
 #                           #   Kafka, nginx, Redis; make test includes it)
@@ -12,7 +13,7 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
             libsodium-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev)
-TEST_PKGS=(python3 python3-venv clang sqlite3)
+TEST_PKGS=(python3 python3-venv clang sqlite3 cppcheck clang-tidy)
 BENCH_PKGS=(gnuplot-nox)
 # cluster: Kafka runs from Maven Central jars (scripts/infra/kafka.sh) on
 # Java 17; nginx is the L7 ingress; librdkafka is the C client; Redis 7
@@ -48,6 +49,25 @@ npm_ci() {
     fi
 }
 
+# --- conform: Node and the `ws` client of tests/interop (interop tests) ---
+# Any node >= 18 will do (Debian's nodejs + npm, or one already installed);
+# node_modules is reinstalled with `npm ci` only when the lockfile changes.
+if [ "${1:-build}" = test ]; then
+    command -v node >/dev/null || want+=(nodejs)
+    command -v npm >/dev/null || want+=(npm)
+fi
+interop_npm() {
+    local dir lock stamp
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/interop"
+    lock="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    stamp="$dir/node_modules/.parley-lock.sha256"
+    [ "$(cat "$stamp" 2>/dev/null || true)" = "$lock" ] && return 0
+    echo "deps: npm ci in tests/interop" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$lock" >"$stamp"
+}
+# --- end conform ---
+
 missing=()
 for p in "${want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -67,3 +87,4 @@ fi
 if $browser; then
     npm_ci
 fi
+[ "${1:-build}" != test ] || interop_npm # conform

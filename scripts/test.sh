@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # test.sh - what `make test` runs. Exits non-zero on any failure.
+#   0. make lint: cppcheck and clang-tidy on src/ (scripts/lint.sh);
 #   1. release build: C unit tests (ctest), then the black-box suite
 #      (pytest) against the real build/parleyd and build/parley;
+#   1b. the Redis client and presence=redis against a real Redis and a
+#      3-master Redis Cluster (tests/redis/run.sh, ~1 min);
+#   1c. once, the browser suite (tests/browser, chromium driven by
+#      playwright-core) against the release build;
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
-#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10);
-#   1b. after step 1, the Redis client and presence=redis against a real
-#      Redis and a 3-master Redis Cluster (tests/redis/run.sh, ~1 min).
+#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 15);
 #   4. the cluster's servers (scripts/infra-test.sh on build-asan): a real
 #      Kafka broker and the C client through a broker restart, nginx in
 #      front of parleyd.
-#   3. every libFuzzer target briefly (FUZZ_SECONDS, default 10).
-# Between 1 and 2, once: the browser suite (tests/browser, chromium driven
-# by playwright-core) against the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -32,6 +32,8 @@ suite() { # build-dir cmake-args...
     PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/$dir" tests/blackbox/run.sh
 }
 
+echo "== lint"
+make --no-print-directory lint
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== redis: client and presence=redis against real servers (build)"
 PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/build" tests/redis/run.sh
@@ -40,8 +42,8 @@ PARLEY_BUILD_DIR="$(pwd)/build" tests/browser/run.sh
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
-echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each"
-scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 echo "== cluster servers (build-asan)"
 scripts/infra-test.sh build-asan
 echo "== all tests passed in $(( $(date +%s) - start )) s"

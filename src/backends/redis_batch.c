@@ -59,7 +59,8 @@ static void read_node(pl_redis *r, int node, pl_redis_cmd *cmds,
 static void round_run(pl_redis *r, pl_redis_cmd *cmds, const size_t *idx,
                       uint8_t *dest, size_t n)
 {
-    bool used[PL_REDIS_MAX_NODES] = {false}, sent[PL_REDIS_MAX_NODES];
+    bool used[PL_REDIS_MAX_NODES] = {false};
+    bool sent[PL_REDIS_MAX_NODES] = {false};
     for (size_t k = 0; k < n; k++) {
         int d = redis_route(r, &cmds[idx[k]]);
         dest[idx[k]] = (uint8_t)d;

@@ -130,6 +130,8 @@ void pl_sq_col_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
     const unsigned char *s = sqlite3_column_text(st, col);
     size_t len = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
 
+    if (cap == 0)
+        return;
     if (len >= cap)
         len = cap - 1;
     if (len)

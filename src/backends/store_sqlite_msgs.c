@@ -125,6 +125,8 @@ static pl_status read_msg(sqlite3_stmt *st, pl_msg *m)
         return rc;
     if (!text && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
         return PL_ERR_NOMEM;
+    if (!text) /* SQL NULL: sqlite reports 0 bytes; make it explicit */
+        len = 0;
     m->content = malloc(len + 1);
     if (!m->content)
         return PL_ERR_NOMEM;
@@ -260,7 +262,7 @@ static pl_status index_refs(pl_sq_conn *c, int64_t crow, bool desc,
 static size_t merge_refs(pl_sq_ref *a, size_t na, const pl_sq_ref *b, size_t nb,
                          bool desc, size_t want)
 {
-    pl_sq_ref *out = malloc((na + nb ? na + nb : 1) * sizeof(*out));
+    pl_sq_ref *out = malloc((na + nb > 0 ? na + nb : 1) * sizeof(*out));
     size_t i = 0, j = 0, k = 0;
 
     if (!out)

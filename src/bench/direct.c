@@ -468,7 +468,7 @@ static json_t *results_json(const direct_run *d, const dtotals *t)
     return json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:o, s:o,"
         " s:o, s:o, s:o}",
-        "connections", (json_int_t)(2 * o->pairs), "opened",
+        "connections", 2 * (json_int_t)o->pairs, "opened",
         (json_int_t)t->opened, "failed", (json_int_t)t->failed,
         "closed_during_run", (json_int_t)t->closed, "sent", (json_int_t)t->sent,
         "sent_in_window", (json_int_t)t->win_sent, "acked",

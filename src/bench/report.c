@@ -27,7 +27,7 @@ static void cpu_model(char *buf, size_t cap)
         char *colon = strchr(line, ':');
         if (strncmp(line, "model name", 10) == 0 && colon) {
             colon += 2 - (colon[1] != ' ');
-            line[strcspn(line, "\n")] = '\0';
+            colon[strcspn(colon, "\n")] = '\0';
             snprintf(buf, cap, "%s", colon);
             break;
         }

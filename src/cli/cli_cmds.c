@@ -52,7 +52,7 @@ static int request(cli_http *h, const char *method, const char *path,
 static void print_json(const cli_resp *r)
 {
     fwrite(r->body ? r->body : "", 1, r->body ? r->body_len : 0, stdout);
-    if (!r->body_len || r->body[r->body_len - 1] != '\n')
+    if (!r->body || !r->body_len || r->body[r->body_len - 1] != '\n')
         fputc('\n', stdout);
 }
 
@@ -311,10 +311,10 @@ static int create_run(cli_ctx *ctx, int group, char **pos, int npos)
 
     if (rc)
         return rc;
-    rc = CLI_EXIT_ERR;
     body = create_body(&h, group, pos, npos);
-    if (body && (rc = request(&h, "POST", "/v1/conversations", body, &r)) ==
-                    0) {
+    rc = body ? request(&h, "POST", "/v1/conversations", body, &r)
+              : CLI_EXIT_ERR;
+    if (rc == 0) {
         if (ctx->json)
             print_json(&r);
         else

@@ -356,10 +356,8 @@ static void backoff(listen_state *st)
 
 static int listen_loop(listen_state *st)
 {
-    long status;
-
     /* The baseline: only what arrives from now on is printed. */
-    if ((status = catch_up(st)) != 0)
+    if (catch_up(st) != 0)
         return CLI_EXIT_ERR;
     for (;;) {
         cli_ws ws;

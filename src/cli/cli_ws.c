@@ -326,10 +326,13 @@ static const char *find_header(const char *head, size_t n, const char *name,
 static int header_has(const char *head, size_t n, const char *name,
                       const char *token)
 {
-    size_t vlen, tl = strlen(token);
-    const char *v = find_header(head, n, name, &vlen), *end = v + vlen;
+    size_t vlen = 0, tl = strlen(token);
+    const char *v = find_header(head, n, name, &vlen), *end;
 
-    while (v && v < end) {
+    if (!v)
+        return 0;
+    end = v + vlen;
+    while (v < end) {
         const char *comma = memchr(v, ',', (size_t)(end - v)), *e;
         e = comma ? comma : end;
         while (v < e && (*v == ' ' || *v == '\t'))

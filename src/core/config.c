@@ -276,7 +276,7 @@ static pl_status set_int(pl_config *cfg, const opt *o, const char *value,
 static pl_status set_str(pl_config *cfg, const opt *o, const char *value,
                          char *err, size_t errcap)
 {
-    size_t n = strlen(value);
+    size_t n = value ? strlen(value) : 0;
 
     if (n == 0) {
         seterr(err, errcap, "%s: must not be empty", o->name);

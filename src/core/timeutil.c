@@ -192,11 +192,14 @@ static int parse_offset(tcur *c, int *off_s)
 
 pl_status pl_time_parse(const char *s, size_t len, int64_t *unix_ms)
 {
-    tcur c = {s, s + len};
+    tcur c;
     struct tm tm;
     int ms, off_s;
 
-    if (s == NULL || parse_datetime(&c, &tm) || parse_fraction(&c, &ms) ||
+    if (s == NULL) /* checked before s + len: NULL + 0 is undefined */
+        return PL_ERR_INVALID;
+    c = (tcur){s, s + len};
+    if (parse_datetime(&c, &tm) || parse_fraction(&c, &ms) ||
         parse_offset(&c, &off_s) || c.p != c.end)
         return PL_ERR_INVALID;
     time_t t = timegm(&tm);

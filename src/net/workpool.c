@@ -104,6 +104,7 @@ pl_status pl_workpool_submit(pl_workpool *p, pl_loop *l, pl_work_fn work,
         free(j);
         return PL_ERR_BUSY;
     }
+    /* cppcheck-suppress memleak ; the queue owns j from here on */
     return PL_OK;
 }
 

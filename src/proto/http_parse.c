@@ -224,6 +224,8 @@ int pl_http_has_token(pl_str value, const char *token)
         while (end > start &&
                (value.p[end - 1] == ' ' || value.p[end - 1] == '\t'))
             end--;
+        /* cppcheck-suppress knownConditionTrueFalse ; 2.10 value-flow
+         * bug: the trims above make end - start anything up to len */
         if (end - start == tlen && str_ieq(value.p + start, token, tlen))
             return 1;
         i++; /* skip the comma (or step past the end) */

@@ -105,7 +105,7 @@ static void on_accept(pl_loop *l, pl_io *io, uint32_t events)
 {
     gw_loop *gw = pl_loop_data(l);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        struct sockaddr_in sa;
+        struct sockaddr_in sa = {0};
         socklen_t len = sizeof(sa);
         int fd = accept4(io->fd, (struct sockaddr *)&sa, &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);

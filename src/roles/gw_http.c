@@ -57,12 +57,16 @@ void gw_http_respond_fields(gw_conn *c, int status, const char *fields,
         gw_conn_close(c);
         return;
     }
+    /* a byte buffer, not a C string: no NUL is wanted after the parts */
     uint8_t *p = b->data;
     memcpy(p, head, (size_t)hl);
-    memcpy(p + hl, fields, fl);
-    memcpy(p + hl + fl, conn, cl);
+    p += hl;
+    memcpy(p, fields, fl); // NOLINT(bugprone-not-null-terminated-result)
+    p += fl;
+    memcpy(p, conn, cl); // NOLINT(bugprone-not-null-terminated-result)
+    p += cl;
     if (len)
-        memcpy(p + hl + fl + cl, body, len);
+        memcpy(p, body, len);
     gw_conn_send(c, b);
     if (!c->keep_alive)
         gw_conn_close_after_flush(c);

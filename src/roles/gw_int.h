@@ -20,6 +20,7 @@
 #include "../core/hmap.h"
 #include "../proto/http_parse.h"
 #include "../proto/ws.h"
+#include "../proto/ws_msg.h"
 #include "gateway.h"
 
 #define GW_TYPING_SLOTS 8
@@ -219,6 +220,6 @@ void gw_ws_send_json(gw_conn *c, json_t *o); /* steals o */
 void gw_ws_send_error(gw_conn *c, const char *code, const char *message,
                       const char *client_msg_id);
 /* gw_sync.c: the `sync` frame (history pages over the WebSocket) */
-void gw_ws_sync(gw_conn *c, json_t *frame);
+void gw_ws_sync(gw_conn *c, const pl_ws_msg *m); /* validated */
 
 #endif

@@ -162,13 +162,7 @@ pl_uuid *rest_uuid_array(json_t *arr, size_t max, size_t *n, const char **err)
 
 bool rest_valid_client_msg_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > PL_CLIENT_MSG_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return false;
-    return true;
+    return pl_ws_msg_valid_cmid(s); /* one rule for REST and WebSocket */
 }
 
 json_t *rest_body_object(gw_conn *c, const gw_request *r)

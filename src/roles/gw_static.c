@@ -26,9 +26,22 @@ static bool is_space(char ch)
     return ch == ' ' || ch == '\t';
 }
 
+/* One entity-tag of an If-None-Match list (trimmed) against ours. */
+static bool tag_matches(const char *p, size_t n, const char *etag)
+{
+    size_t elen = strlen(etag);
+    if (n == 1 && p[0] == '*')
+        return true;
+    if (n > 2 && memcmp(p, "W/", 2) == 0) { /* weak: same for GET/HEAD */
+        p += 2;
+        n -= 2;
+    }
+    return n == elen && memcmp(p, etag, elen) == 0;
+}
+
 bool gw_static_etag_matches(pl_str v, const char *etag)
 {
-    size_t elen = strlen(etag), i = 0;
+    size_t i = 0;
     while (i < v.len) {
         while (i < v.len && (is_space(v.p[i]) || v.p[i] == ','))
             i++;
@@ -38,11 +51,7 @@ bool gw_static_etag_matches(pl_str v, const char *etag)
         size_t end = i;
         while (end > start && is_space(v.p[end - 1]))
             end--;
-        if (end - start == 1 && v.p[start] == '*')
-            return true;
-        if (end - start > 2 && memcmp(v.p + start, "W/", 2) == 0)
-            start += 2;
-        if (end - start == elen && memcmp(v.p + start, etag, elen) == 0)
+        if (tag_matches(v.p + start, end - start, etag))
             return true;
     }
     return false;

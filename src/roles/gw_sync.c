@@ -13,8 +13,6 @@
 
 #include "gw_rest.h"
 
-#define SYNC_MAX 200
-
 typedef struct sync_job {
     gw_loop *gw;
     uint64_t conn_id;
@@ -88,30 +86,16 @@ static void sync_done(pl_loop *l, void *arg)
     free(j);
 }
 
-void gw_ws_sync(gw_conn *c, json_t *o)
+void gw_ws_sync(gw_conn *c, const pl_ws_msg *m)
 {
-    const char *s = json_string_value(json_object_get(o, "conversation_id"));
-    json_t *after = json_object_get(o, "after_seq");
-    json_t *limit = json_object_get(o, "limit");
-    pl_uuid conv;
-    if (!s || pl_uuid_parse(s, strlen(s), &conv) != PL_OK ||
-        !json_is_integer(after) || json_integer_value(after) < 0 ||
-        (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
-                   json_integer_value(limit) > SYNC_MAX))) {
-        gw_ws_send_error(c, "invalid_request",
-                         "sync needs conversation_id, after_seq >= 0 and an "
-                         "optional limit of 1 to 200",
-                         NULL);
-        return;
-    }
     sync_job *j = calloc(1, sizeof(*j));
     if (!j) {
         gw_ws_send_error(c, "overloaded", "out of memory", NULL);
         return;
     }
-    *j = (sync_job){.gw = c->gw, .conn_id = c->id, .conv = conv,
-                    .user = c->user_id, .after = json_integer_value(after),
-                    .limit = limit ? (size_t)json_integer_value(limit) : SYNC_MAX};
+    *j = (sync_job){.gw = c->gw, .conn_id = c->id, .conv = m->conv,
+                    .user = c->user_id, .after = m->seq,
+                    .limit = (size_t)m->limit};
     if (pl_workpool_submit(c->gw->node->store_pool, c->gw->loop, sync_work,
                            sync_done, j) != PL_OK) {
         free(j);

@@ -9,6 +9,7 @@
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
 #include "../proto/utf8.h"
+#include "../proto/ws_msg.h"
 #include "gw_rest.h"
 #include "presence_role.h"
 
@@ -145,23 +146,59 @@ static void start_load(gw_conn *c)
 
 /* --- upgrade --------------------------------------------------------------- */
 
-static const char *check_upgrade(const gw_request *r, const pl_http_header **key)
+/* The request side of the handshake (RFC 6455 4.2.1), checked before the
+ * token so a malformed request is a 400 whoever sends it. Returns NULL and
+ * fills accept, or why the upgrade is refused with *status 400, or 426 for
+ * a version other than 13 (4.4: the answer names the version we speak). */
+static const char *check_upgrade(const gw_request *r, char accept[29],
+                                 int *status)
 {
     const pl_http_request *q = r->req;
     const pl_http_header *up = pl_http_find_header(q, "upgrade");
     const pl_http_header *conn = pl_http_find_header(q, "connection");
     const pl_http_header *ver = pl_http_find_header(q, "sec-websocket-version");
-    *key = pl_http_find_header(q, "sec-websocket-key");
+    const pl_http_header *key = pl_http_find_header(q, "sec-websocket-key");
+    *status = 400;
     if (q->method.len != 3 || memcmp(q->method.p, "GET", 3) != 0)
         return "WebSocket upgrade must use GET";
+    if (q->minor_version < 1)
+        return "WebSocket upgrade needs HTTP/1.1";
     if (!up || !pl_http_has_token(up->value, "websocket") || !conn ||
         !pl_http_has_token(conn->value, "upgrade"))
         return "expected a WebSocket upgrade request";
-    if (!ver || ver->value.len != 2 || memcmp(ver->value.p, "13", 2) != 0)
+    if (!ver)
+        return "Sec-WebSocket-Version is required";
+    if (ver->value.len != 2 || memcmp(ver->value.p, "13", 2) != 0) {
+        *status = 426;
         return "Sec-WebSocket-Version must be 13";
-    if (!*key)
-        return "Sec-WebSocket-Key is required";
+    }
+    if (!key || pl_ws_accept_key(key->value.p, key->value.len, accept) != 0)
+        return "missing or bad Sec-WebSocket-Key";
     return NULL;
+}
+
+/* 426 carries Sec-WebSocket-Version, which the generic responder has no
+ * slot for; the connection is closed after it like any failed upgrade
+ * with a body the client may not expect. */
+static void refuse_version(gw_conn *c, const char *why)
+{
+    char body[160], resp[512];
+    int bl = snprintf(body, sizeof(body),
+                      "{\"error\":{\"code\":\"invalid_request\","
+                      "\"message\":\"%s\"}}", why);
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 426 Upgrade Required\r\n"
+                     "Sec-WebSocket-Version: 13\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %d\r\nCache-Control: no-store\r\n"
+                     "Connection: close\r\n\r\n%s", bl, body);
+    pl_rbuf *b = n > 0 && (size_t)n < sizeof(resp)
+                     ? pl_rbuf_copy(resp, (size_t)n) : NULL;
+    PL_METRIC_ADD(http_4xx_total, 1);
+    c->keep_alive = false;
+    if (b)
+        gw_conn_send(c, b);
+    gw_conn_close_after_flush(c);
 }
 
 /* Browsers send Origin; a page from another site must not open sessions
@@ -202,11 +239,14 @@ static bool upgrade_auth(gw_conn *c, const gw_request *r)
 
 void gw_ws_upgrade(gw_conn *c, const gw_request *r)
 {
-    const pl_http_header *key;
-    const char *why = check_upgrade(r, &key);
     char accept[29];
+    int status;
+    const char *why = check_upgrade(r, accept, &status);
     if (why) {
-        gw_http_respond_error(c, 400, "invalid_request", why);
+        if (status == 426)
+            refuse_version(c, why);
+        else
+            gw_http_respond_error(c, status, "invalid_request", why);
         return;
     }
     if (!origin_allowed(c, r)) {
@@ -218,11 +258,6 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
         PL_METRIC_ADD(auth_failures_total, 1);
         gw_http_respond_error(c, 401, "unauthorized",
                               "missing, invalid or expired token");
-        return;
-    }
-    if (pl_ws_accept_key(key->value.p, key->value.len, accept) != 0) {
-        gw_http_respond_error(c, 400, "invalid_request",
-                              "bad Sec-WebSocket-Key");
         return;
     }
     char resp[256];
@@ -244,16 +279,6 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
 }
 
 /* --- client frames ----------------------------------------------------------- */
-
-static bool get_conv(gw_conn *c, json_t *o, pl_uuid *conv, const char *cmid)
-{
-    const char *s = json_string_value(json_object_get(o, "conversation_id"));
-    if (s && pl_uuid_parse(s, strlen(s), conv) == PL_OK)
-        return true;
-    gw_ws_send_error(c, "invalid_request", "conversation_id must be a UUID",
-                     cmid);
-    return false;
-}
 
 static void submit_req(gw_conn *c, pl_msg_req *r, const char *cmid)
 {
@@ -291,46 +316,27 @@ static bool send_allowed(gw_conn *c, const char *cmid)
     return false;
 }
 
-static void on_send(gw_conn *c, json_t *o)
+_Static_assert(PL_WS_MSG_CMID_MAX == PL_CLIENT_MSG_ID_MAX,
+               "a decoded client_msg_id fits pl_msg_req");
+
+static void on_send(gw_conn *c, const pl_ws_msg *m)
 {
-    const char *cmid = json_string_value(json_object_get(o, "client_msg_id"));
-    json_t *content = json_object_get(o, "content");
-    pl_uuid conv;
-    if (!cmid || !rest_valid_client_msg_id(cmid)) {
-        gw_ws_send_error(c, "invalid_request",
-                         "client_msg_id must be 1 to 64 visible ASCII characters",
-                         NULL);
+    if (!send_allowed(c, m->client_msg_id))
         return;
-    }
-    if (!get_conv(c, o, &conv, cmid))
-        return;
-    if (!send_allowed(c, cmid))
-        return;
-    size_t len = json_string_length(content);
-    if (!json_is_string(content) || len == 0) {
-        gw_ws_send_error(c, "invalid_request",
-                         "content must be a non-empty string", cmid);
-        return;
-    }
-    if (len > (size_t)c->gw->node->cfg.max_content) {
-        gw_ws_send_error(c, "content_too_large",
-                         "content is over the size limit", cmid);
-        return;
-    }
     pl_msg_req *r = pl_msg_req_new(PL_REQ_SEND);
-    char *copy = malloc(len + 1);
+    char *copy = malloc(m->content_len + 1);
     if (!r || !copy) {
         free(copy);
         pl_msg_req_free(r);
-        gw_ws_send_error(c, "overloaded", "out of memory", cmid);
+        gw_ws_send_error(c, "overloaded", "out of memory", m->client_msg_id);
         return;
     }
-    memcpy(copy, json_string_value(content), len + 1);
+    memcpy(copy, m->content, m->content_len + 1);
     r->content = copy;
-    r->content_len = len;
-    r->conv_id = conv;
-    memcpy(r->client_msg_id, cmid, strlen(cmid) + 1);
-    submit_req(c, r, cmid);
+    r->content_len = m->content_len;
+    r->conv_id = m->conv;
+    memcpy(r->client_msg_id, m->client_msg_id, strlen(m->client_msg_id) + 1);
+    submit_req(c, r, m->client_msg_id);
 }
 
 /* At most one typing event per conversation per TYPING_THROTTLE_MS, and
@@ -364,11 +370,9 @@ static bool typing_throttled(gw_conn *c, const pl_uuid *conv)
     return false;
 }
 
-static void on_typing(gw_conn *c, json_t *o)
+static void on_typing(gw_conn *c, const pl_ws_msg *msg)
 {
-    pl_uuid conv;
-    if (!get_conv(c, o, &conv, NULL))
-        return;
+    pl_uuid conv = msg->conv;
     if (!gw_index_is_member(c->gw, &c->user_id, &conv)) {
         gw_ws_send_error(c, "not_a_member", "not a member of this conversation",
                          NULL);
@@ -394,24 +398,15 @@ static void on_typing(gw_conn *c, json_t *o)
     pl_rbuf_unref(payload);
 }
 
-static void on_read(gw_conn *c, json_t *o)
+static void on_read(gw_conn *c, const pl_ws_msg *m)
 {
-    pl_uuid conv;
-    if (!get_conv(c, o, &conv, NULL))
-        return;
-    json_t *seq = json_object_get(o, "seq");
-    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-        gw_ws_send_error(c, "invalid_request",
-                         "seq must be a non-negative integer", NULL);
-        return;
-    }
     pl_msg_req *r = pl_msg_req_new(PL_REQ_READ);
     if (!r) {
         gw_ws_send_error(c, "overloaded", "out of memory", NULL);
         return;
     }
-    r->conv_id = conv;
-    r->seq = json_integer_value(seq);
+    r->conv_id = m->conv;
+    r->seq = m->seq;
     submit_req(c, r, NULL);
 }
 
@@ -458,41 +453,38 @@ void gw_ws_msg_result(gw_conn *c, pl_msg_req *r)
     send_ack(c, r);
 }
 
+/* One whole text message: decoded and validated by pl_ws_msg_decode (no
+ * connection involved, so it is unit-tested and fuzzed alone), then acted
+ * on here. */
 static void on_text(gw_conn *c, const char *p, size_t len)
 {
+    pl_ws_msg m;
     PL_METRIC_ADD(ws_frames_in_total, 1);
-    json_t *o = json_loadb(p, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        gw_ws_send_error(c, "invalid_json", "frame is not a JSON object", NULL);
-        return;
-    }
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!type)
-        gw_ws_send_error(c, "invalid_request", "type (string) is required",
-                         NULL);
-    else if (strcmp(type, "send") == 0)
-        on_send(c, o);
-    else if (strcmp(type, "typing") == 0)
-        on_typing(c, o);
-    else if (strcmp(type, "read") == 0)
-        on_read(c, o);
-    else if (strcmp(type, "sync") == 0)
-        gw_ws_sync(c, o);
-    else if (strcmp(type, "presence_subscribe") == 0)
-        gw_presence_subscribe(c, o);
-    else if (strcmp(type, "ping") == 0)
-        gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
+    if (pl_ws_msg_decode(p, len, (size_t)c->gw->node->cfg.max_content, &m) !=
+        PL_OK)
+        gw_ws_send_error(c, m.err_code, m.err_message, m.err_client_msg_id);
+    else if (m.type == PL_WS_MSG_SEND)
+        on_send(c, &m);
+    else if (m.type == PL_WS_MSG_TYPING)
+        on_typing(c, &m);
+    else if (m.type == PL_WS_MSG_READ)
+        on_read(c, &m);
+    else if (m.type == PL_WS_MSG_SYNC)
+        gw_ws_sync(c, &m);
+    else if (m.type == PL_WS_MSG_PRESENCE_SUBSCRIBE)
+        gw_presence_subscribe(c, m.root);
     else
-        gw_ws_send_error(c, "unknown_type", "unknown frame type", NULL);
-    json_decref(o);
+        gw_ws_send_json(c, json_pack("{s:s}", "type", "pong"));
+    pl_ws_msg_free(&m);
 }
 
 /* --- framing ------------------------------------------------------------------ */
 
 static bool valid_close_code(int code)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+    /* RFC 6455 7.4 plus the IANA registry (1012-1014); 1004-1006 and 1015
+     * are reserved and must not be sent on the wire. */
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
 }
 
@@ -531,13 +523,14 @@ static void on_control(gw_conn *c, int opcode, const uint8_t *p, size_t len)
 static void on_data(gw_conn *c, const pl_ws_frame *f, const uint8_t *p,
                     size_t len)
 {
-    if (f->opcode == PL_WS_BINARY || (f->opcode == PL_WS_CONT &&
-                                      c->frag_opcode == PL_WS_BINARY)) {
-        gw_ws_close(c, PL_WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
-        return;
-    }
+    /* Framing first: a new data frame inside a fragmented message is a
+     * protocol error whatever its type (RFC 6455 5.4). */
     if ((f->opcode == PL_WS_CONT) != (c->frag_opcode != 0)) {
         gw_ws_close(c, PL_WS_CLOSE_PROTOCOL, "bad fragmentation");
+        return;
+    }
+    if (f->opcode == PL_WS_BINARY) {
+        gw_ws_close(c, PL_WS_CLOSE_UNSUPPORTED, "binary frames are not supported");
         return;
     }
     c->utf8_state = pl_utf8_feed(c->utf8_state, p, len);

@@ -78,6 +78,8 @@ char *pl_msg_to_json(const pl_msg *m, bool with_type, size_t *len)
     char *buf = malloc(cap);
     pl_jsonw w;
 
+    if (len)
+        *len = 0;
     pl_jsonw_init(&w, buf, cap);
     PL_JSONW_LIT(&w, "{");
     if (with_type)
@@ -165,7 +167,7 @@ static pl_uuid dedupe_key(const pl_msg_req *r)
     uint64_t h1 = 1469598103934665603ull, h2 = 1099511628211ull * 31;
     const uint8_t *parts[3] = {r->conv_id.b, r->user_id.b,
                                (const uint8_t *)r->client_msg_id};
-    size_t lens[3] = {16, 16, strlen(r->client_msg_id)};
+    const size_t lens[3] = {16, 16, strlen(r->client_msg_id)};
     for (int p = 0; p < 3; p++)
         for (size_t i = 0; i < lens[p]; i++) {
             h1 = (h1 ^ parts[p][i]) * 1099511628211ull;

@@ -1,5 +1,6 @@
-"""WebSocket protocol: upgrade and auth, frames, fan-out, errors, and
-raw-socket protocol violations with their close codes."""
+"""WebSocket protocol: upgrade and auth, Parley's frames, fan-out, errors,
+heartbeat and slow consumers. RFC 6455 framing, close codes and handshake
+rules are in test_ws_conformance.py."""
 
 import concurrent.futures
 import json
@@ -11,8 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from parley_client import (UUID_RE, Parley, WSClient, assert_message_shape, expect,
                            message_fields, parse_time)
-from rawws import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                   HandshakeRejected, close_payload, encode_frame)
+from rawws import OP_TEXT, HandshakeRejected, encode_frame
 
 
 @pytest.fixture
@@ -262,6 +262,28 @@ def test_content_too_large_error_with_client_msg_id(mp, pair):
     assert len(a.history_all(cid)) == 1
 
 
+def test_invalid_sends_do_not_use_up_the_send_rate(server_factory):
+    """Decoding and validation come before the rate limit: refused frames
+    cost nothing, the burst is still there for the valid ones."""
+    srv = server_factory.start(["--send-rate", "1", "--send-burst", "2"])
+    p = Parley(srv)
+    try:
+        a, b = p.new_users(2, "rinv")
+        cid = a.group("rinv", [b])["conversation_id"]
+        ws = p.ws(a)
+        for i in range(5):
+            ws.send_json({"type": "send", "conversation_id": cid,
+                          "client_msg_id": "bad-%d" % i, "content": ""})
+            assert ws.recv_type("error")["code"] == "invalid_request"
+        ws.send_msg(cid, "x" * 4097, "big")
+        assert ws.recv_type("error")["code"] == "content_too_large"
+        assert [ws.send_and_ack(cid, "ok %d" % i)["seq"] for i in range(2)] == [1, 2]
+        ws.send_msg(cid, "third", "third")
+        assert ws.recv_type("error")["code"] == "rate_limited"
+    finally:
+        p.close()
+
+
 def test_not_a_member_error(mp, pair):
     a, b, cid = pair
     c = mp.new_user("outsider")
@@ -299,7 +321,9 @@ def test_no_delivery_after_leaving(mp, pair):
                 and o.get("conversation_id") == cid]
 
 
-# ------------------------------------------------------------- close codes (raw)
+# ------------------------------------------------------------- raw frames
+# RFC 6455 framing, close codes and the handshake are covered group by group
+# in test_ws_conformance.py; here only what is about Parley's frames.
 
 
 def _raw(mp):
@@ -310,47 +334,6 @@ def _hello(raw):
     h = raw.recv_json()
     assert h["type"] == "hello"
     return h
-
-
-@pytest.mark.parametrize("name,send,code", [
-    ("unmasked", lambda c: c.send_frame(OP_TEXT, '{"type":"ping"}', mask=False), 1002),
-    ("invalid_utf8", lambda c: c.send_frame(OP_TEXT, b'{"type":"\xff\xfe"}'), 1007),
-    ("overlong_utf8", lambda c: c.send_frame(OP_TEXT, b'"\xc0\xaf"'), 1007),
-    ("surrogate_utf8", lambda c: c.send_frame(OP_TEXT, b'"\xed\xa0\x80"'), 1007),
-    ("binary", lambda c: c.send_frame(OP_BINARY, b'{"type":"ping"}'), 1003),
-    ("rsv1", lambda c: c.send_frame(OP_TEXT, '{"type":"ping"}', rsv=4), 1002),
-    ("rsv3", lambda c: c.send_frame(OP_TEXT, '{"type":"ping"}', rsv=1), 1002),
-    ("opcode3", lambda c: c.send_frame(0x3, b"x"), 1002),
-    ("opcodeB", lambda c: c.send_frame(0xB, b""), 1002),
-    ("fragmented_ping", lambda c: c.send_frame(OP_PING, b"x", fin=False), 1002),
-    ("long_ping", lambda c: c.send_frame(OP_PING, b"x" * 126), 1002),
-    ("lone_continuation", lambda c: c.send_frame(OP_CONT, b"x"), 1002),
-    ("text_inside_fragments", lambda c: (c.send_frame(OP_TEXT, b'{"ty', fin=False),
-                                         c.send_frame(OP_TEXT, b'pe":"ping"}')), 1002),
-    ("non_minimal_len", lambda c: c.send_frame(OP_TEXT, '{"type":"ping"}', len_form=64), 1002),
-    ("frame_over_64k", lambda c: c.send_frame(OP_TEXT, b"", length=65537, ignore_errors=True), 1009),
-    ("frame_2_63", lambda c: c.send_frame(OP_TEXT, b"", length=(1 << 63) + 5, ignore_errors=True),
-     None),
-    ("close_reason_bad_utf8", lambda c: c.send_frame(OP_CLOSE, close_payload(1000, b"\xff")), 1007),
-])
-def test_raw_protocol_violation_close_code(mp, name, send, code):
-    c = _raw(mp)
-    _hello(c)
-    send(c)
-    got, reason, _ = c.read_close()
-    if code is None:  # 64-bit length with the top bit: protocol error or too big
-        assert got in (1002, 1009), got
-    else:
-        assert got == code, "%s: close code %r (reason %r)" % (name, got, reason)
-
-
-def test_raw_message_over_max_frame_in_fragments_1009(mp):
-    c = _raw(mp)
-    _hello(c)
-    c.send_frame(OP_TEXT, b"a" * 40000, fin=False)
-    c.send_frame(OP_CONT, b"a" * 40000, fin=True, ignore_errors=True)
-    got, _, _ = c.read_close()
-    assert got == 1009
 
 
 def test_raw_frame_exactly_64k_accepted(mp):
@@ -370,61 +353,6 @@ def test_raw_frame_exactly_64k_accepted(mp):
     assert err["type"] == "error" and err["code"] == "content_too_large"
     c.send_text('{"type":"ping"}')
     assert c.recv_json() == {"type": "pong"}
-
-
-def test_raw_fragmented_message_and_interleaved_ping(mp):
-    c = _raw(mp)
-    _hello(c)
-    c.send_frame(OP_TEXT, b'{"type"', fin=False)
-    c.send_frame(OP_PING, b"mid")
-    c.send_frame(OP_CONT, b':"pi', fin=False)
-    c.send_frame(OP_CONT, b'ng"}', fin=True)
-    frames = sorted([c.recv_frame(), c.recv_frame()], key=lambda f: f.opcode)
-    assert [f.opcode for f in frames] == [OP_TEXT, OP_PONG]
-    assert json.loads(frames[0].payload) == {"type": "pong"}
-    assert frames[1].payload == b"mid"
-    for f in frames:
-        assert f.masked == 0 and f.rsv == 0 and f.fin == 1
-
-
-def test_raw_ws_ping_gets_pong_with_payload(mp):
-    c = _raw(mp)
-    _hello(c)
-    c.send_frame(OP_PING, b"hello-\x00-\xff")
-    f = c.recv_frame()
-    assert (f.opcode, f.payload) == (OP_PONG, b"hello-\x00-\xff")
-
-
-def test_raw_utf8_split_across_fragments_ok(mp):
-    c = _raw(mp)
-    _hello(c)
-    text = '{"type":"ping","x":"\u20ac"}'.encode()
-    i = text.index(b"\xe2") + 1  # split inside the 3-byte sequence
-    c.send_frame(OP_TEXT, text[:i], fin=False)
-    c.send_frame(OP_CONT, text[i:], fin=True)
-    assert c.recv_json() == {"type": "pong"}
-
-
-def test_raw_client_close_echoed_1000(mp):
-    c = _raw(mp)
-    _hello(c)
-    c.send_frame(OP_CLOSE, close_payload(1000, "bye"))
-    f = c.recv_frame()
-    assert f.opcode == OP_CLOSE
-    assert f.payload[:2] == b"\x03\xe8"
-    assert c.expect_eof(timeout=10)
-
-
-def test_raw_handshake_with_query_token_and_server_frames_unmasked(mp):
-    a = mp.new_user("q")
-    from rawws import RawWS
-    c = RawWS(mp.server.host, mp.server.port, path="/v1/ws?access_token=" + a.token)
-    try:
-        f = c.recv_frame()
-        assert f.opcode == OP_TEXT and f.masked == 0 and f.fin == 1
-        assert json.loads(f.payload)["user_id"] == a.user_id
-    finally:
-        c.close()
 
 
 def test_websockets_lib_binary_closes_1003(mp):

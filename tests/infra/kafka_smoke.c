@@ -188,7 +188,9 @@ static int produce_one(smoke *s, pl_kafka_producer *p, int i)
 
 static pid_t spawn_restart(const char *cmd)
 {
-    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    /* posix_spawn takes char *const[]: copies, not casts of literals */
+    char sh[] = "/bin/sh", dash_c[] = "-c";
+    char *argv[] = {sh, dash_c, (char *)cmd, NULL};
     pid_t pid;
 
     if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
