@@ -46,6 +46,10 @@ typedef struct pl_config {
     int64_t argon_opslimit;  /* libsodium crypto_pwhash opslimit */
     int64_t argon_memlimit;  /* bytes */
     int64_t shutdown_grace_ms;
+    /* --- store = postgres (store_postgres*.c) */
+    char pg_dsn[512];              /* libpq conninfo */
+    int64_t pg_connect_timeout_ms; /* one connection attempt */
+    int64_t pg_timeout_ms;         /* one store call's answer */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);
