@@ -2,6 +2,9 @@
 # test.sh - what `make test` runs. Exits non-zero on any failure.
 #   1. release build: C unit tests (ctest), then the black-box suite
 #      (pytest) against the real build/parleyd and build/parley;
+#   1b. store = postgres: a private PostgreSQL (scripts/infra/postgres.sh in
+#      a temporary dir) and the release build's store unit test and
+#      black-box suite against it;
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
 #      error at any point fails the run;
@@ -25,6 +28,29 @@ suite() { # build-dir cmake-args...
 }
 
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# --- stage: store = postgres (release build only) ---
+PGDIR=""
+pg_cleanup() {
+    [ -n "$PGDIR" ] || return 0
+    scripts/infra/postgres.sh down "$PGDIR" >/dev/null 2>&1 || true
+    rm -rf "$PGDIR"
+    PGDIR=""
+}
+trap pg_cleanup EXIT
+scripts/deps.sh cluster
+PGDIR=$(mktemp -d /tmp/parley-pg.XXXXXX)
+chmod 755 "$PGDIR" # the server runs as user postgres when we are root
+echo "== PostgreSQL for the postgres stage ($PGDIR)"
+scripts/infra/postgres.sh up "$PGDIR"
+PG_DSN=$(. "$PGDIR/postgres/env" && echo "$PARLEY_PG_DSN")
+echo "== unit tests on PostgreSQL (build)"
+(cd build && PARLEY_TEST_PG_DSN="$PG_DSN" ctest --output-on-failure -R '^test_store_postgres$')
+echo "== black-box tests on PostgreSQL (build)"
+PARLEY_TEST_STORE=postgres PARLEY_TEST_PG_DSN="$PG_DSN" PARLEY_VENV="$VENV" \
+    PARLEY_BUILD_DIR="$(pwd)/build" tests/blackbox/run.sh
+pg_cleanup
+# --- end of stage: store = postgres ---
 export ASAN_OPTIONS=detect_leaks=1:exitcode=66:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite build-asan -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON
