@@ -255,8 +255,9 @@ pl_pg_params *pl_pg_params_begin(pl_pg_conn *c)
     return &c->p;
 }
 
-/* Sends what libpq buffered and waits until the whole answer is in. */
-static pl_status flush_and_wait(pl_pg_conn *c, int64_t deadline)
+/* Sends everything libpq buffered (nonblocking mode: it may take several
+ * writes), reading meanwhile so the server never blocks on its output. */
+static pl_status flush(pl_pg_conn *c, int64_t deadline)
 {
     int fl;
 
@@ -267,8 +268,12 @@ static pl_status flush_and_wait(pl_pg_conn *c, int64_t deadline)
         if (!PQconsumeInput(c->pg))
             return PL_ERR_IO;
     }
-    if (fl < 0)
-        return PL_ERR_IO;
+    return fl < 0 ? PL_ERR_IO : PL_OK;
+}
+
+/* Reads until PQgetResult would not block. */
+static pl_status wait_ready(pl_pg_conn *c, int64_t deadline)
+{
     while (PQisBusy(c->pg)) {
         int r = wait_fd(PQsocket(c->pg), POLLIN, deadline);
         if (r <= 0)
@@ -279,18 +284,26 @@ static pl_status flush_and_wait(pl_pg_conn *c, int64_t deadline)
     return PL_OK;
 }
 
-/* Collects the statement's one result (and the end marker). */
-static PGresult *take_result(PGconn *pg)
+/* Collects the statement's results up to the end marker, each read with
+ * the deadline (PQgetResult blocks otherwise); keeps the first. */
+static pl_status take_result(pl_pg_conn *c, int64_t deadline, PGresult **res)
 {
-    PGresult *res = NULL, *r;
+    PGresult *r;
+    pl_status rc;
 
-    while ((r = PQgetResult(pg)) != NULL) {
-        if (!res)
-            res = r;
+    for (;;) {
+        if ((rc = wait_ready(c, deadline)) != PL_OK) {
+            PQclear(*res);
+            *res = NULL;
+            return rc;
+        }
+        if ((r = PQgetResult(c->pg)) == NULL)
+            return PL_OK;
+        if (!*res)
+            *res = r;
         else
             PQclear(r);
     }
-    return res;
 }
 
 static pl_status send_stmt(pl_pg_conn *c, int stmt)
@@ -319,14 +332,15 @@ pl_status pl_pg_call(pl_pg_conn *c, int stmt, PGresult **res)
     deadline = pl_mono_ms() + c->store->timeout_ms + CLIENT_GRACE_MS;
     rc = send_stmt(c, stmt);
     if (rc == PL_OK)
-        rc = flush_and_wait(c, deadline);
+        rc = flush(c, deadline);
+    if (rc == PL_OK)
+        rc = take_result(c, deadline, res);
     if (rc != PL_OK) {
         /* In flight and lost (or no answer in time): the outcome is
          * unknown, the connection unusable. */
         conn_drop(c, rc == PL_AGAIN ? "timeout" : "io");
         return PL_ERR_IO;
     }
-    *res = take_result(c->pg);
     rc = pl_pg_result_status(*res);
     if (rc != PL_OK) {
         if (rc == PL_ERR_IO && pl_log_enabled(PL_LOG_DEBUG))
@@ -373,8 +387,9 @@ static pl_status pg_open(const pl_config *cfg, pl_store **out)
             rc = PL_ERR_INVALID;
         PQconninfoFree(opts);
     }
-    if (rc == PL_OK)
-        rc = pl_pg_connect(s, &pg);
+    /* Unreachable at start is an error to report, not a busy store. */
+    if (rc == PL_OK && (rc = pl_pg_connect(s, &pg)) == PL_ERR_BUSY)
+        rc = PL_ERR_IO;
     if (rc == PL_OK)
         rc = pl_pg_migrate(pg);
     PQfinish(pg);

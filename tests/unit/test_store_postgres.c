@@ -13,6 +13,7 @@
  * statement) and, for comparison, through libpq's pipeline mode (one
  * INSERT per row); docs/PERFORMANCE.md quotes it. */
 #include <libpq-fe.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "backends/store_postgres_int.h" /* pl_pg_backend_pid */
@@ -351,6 +352,28 @@ static void test_reconnect(pl_store *s, const pl_uuid *sender)
     pl_store_conn_close(c);
 }
 
+/* A server that stops answering (its backend stopped): the call gives up
+ * at the client deadline (pg-timeout-ms + 2 s) with IO, the next call
+ * reconnects. Needs the right to signal the backend (root, or the
+ * server's own user); skipped otherwise. */
+static void test_no_answer(pl_store_conn *c, const pl_uuid *conv)
+{
+    int pid = pl_pg_backend_pid(c);
+    int64_t last = -1, t0;
+
+    if (pid <= 0 || kill(pid, SIGSTOP) != 0) {
+        printf("SKIP: test_no_answer: cannot stop backend %d\n", pid);
+        return;
+    }
+    t0 = pl_mono_ms();
+    CHECK_EQ_INT(pl_store_conv_last_seq(c, conv, &last), PL_ERR_IO);
+    CHECK(pl_mono_ms() - t0 >= 2000 && pl_mono_ms() - t0 < 5000);
+    kill(pid, SIGCONT);
+    CHECK_EQ_INT(pl_store_conv_last_seq(c, conv, &last), PL_OK);
+    CHECK_EQ_INT(last, 3);
+    CHECK(pl_pg_backend_pid(c) != pid);
+}
+
 /* A statement stuck on a lock past pg-timeout-ms is cancelled by the
  * server: BUSY (rolled back for sure, safe to retry), nothing stored. */
 static void test_timeout(const pl_config *base, const pl_uuid *sender)
@@ -379,6 +402,7 @@ static void test_timeout(const pl_config *base, const pl_uuid *sender)
     CHECK_EQ_INT(pl_store_conv_last_seq(c, &cv.id, &last), PL_OK);
     CHECK_EQ_INT(last, 0);
     append_range(c, &cv.id, sender, 1, 3, "to", PL_OK);
+    test_no_answer(c, &cv.id);
     pl_store_conn_close(c);
     pl_store_close(s);
 }
