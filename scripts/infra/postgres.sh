@@ -6,7 +6,7 @@
 # Runs Debian's binaries (/usr/lib/postgresql/15/bin; PARLEY_PG_BIN to
 # override) with data, log and unix socket under DIR/postgres/, listening on
 # 127.0.0.1 only, on a free port picked by the first `up` and kept in
-# DIR/postgres/port (so `restart` keeps the address). PostgreSQL refuses to
+# DIR/postgres/ports as "postgres=N" (so `restart` keeps the address). PostgreSQL refuses to
 # run as root: as root the server runs as the `postgres` system user (from
 # the postgresql-common package), which must be able to reach DIR.
 # Authentication is `trust` on 127.0.0.1 and the socket: a throwaway
@@ -20,7 +20,8 @@
 #   restart  down + up on the same port
 #   kill     SIGKILL the postmaster (a crash, for fault tests); the data is
 #            kept and the next `up` recovers from the WAL
-#   status   prints "running port N pid P" (exit 0) or "stopped" (exit 3)
+#   status   prints "postgres: running (...)" (exit 0) or "postgres: stopped"
+#            (exit 1)
 set -euo pipefail
 
 PGBIN=${PARLEY_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -38,7 +39,7 @@ base=$dir/postgres
 data=$base/data
 sock=$base/sock
 log=$base/postgres.log
-portfile=$base/port
+portsfile=$base/ports
 envfile=$base/env
 
 # as_pg CMD...: runs CMD as the server's user (postgres when we are root).
@@ -51,8 +52,12 @@ else
 fi
 
 die() {
-    echo "postgres.sh: $*" >&2
+    echo "postgres: $*" >&2
     exit 1
+}
+
+port() { # the recorded port (see `ports`)
+    sed -n 's/^postgres=//p' "$portsfile" 2>/dev/null | head -n1
 }
 
 postmaster_pid() { # prints the pid if the postmaster runs
@@ -68,7 +73,7 @@ free_port() { # a port nothing listens on now (the kernel's pick)
 }
 
 ready() {
-    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$(cat "$portfile")" -t 1
+    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$(port)" -t 1
 }
 
 init_cluster() {
@@ -85,13 +90,13 @@ init_cluster() {
     as_pg "$PGBIN/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 \
         --no-locale --no-instructions >"$base/initdb.log" 2>&1 ||
         die "initdb failed, see $base/initdb.log"
-    [ -f "$portfile" ] || free_port >"$portfile"
+    [ -n "$(port)" ] || echo "postgres=$(free_port)" >>"$portsfile"
     # Each parleyd holds one connection per store-using thread (a handful);
     # parallel test servers add up, hence more than the default 100.
     as_pg tee -a "$data/postgresql.conf" >/dev/null <<EOF
 # --- scripts/infra/postgres.sh
 listen_addresses = '127.0.0.1'
-port = $(cat "$portfile")
+port = $(port)
 unix_socket_directories = '$sock'
 max_connections = 400
 logging_collector = off
@@ -101,7 +106,7 @@ EOF
 
 create_db() {
     local psql=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock"
-                -p "$(cat "$portfile")" -U postgres -d postgres)
+                -p "$(port)" -U postgres -d postgres)
     if [ "$(as_pg "${psql[@]}" -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'parley'")" != 1 ]; then
         as_pg "${psql[@]}" -c "CREATE ROLE parley LOGIN CREATEDB"
     fi
@@ -112,7 +117,7 @@ create_db() {
 
 write_env() {
     printf "PARLEY_PG_DSN='host=127.0.0.1 port=%s dbname=parley user=parley'\n" \
-        "$(cat "$portfile")" >"$envfile.tmp"
+        "$(port)" >"$envfile.tmp"
     mv "$envfile.tmp" "$envfile"
 }
 
@@ -159,10 +164,10 @@ restart) stop && start ;;
 kill) crash ;;
 status)
     if pid=$(postmaster_pid); then
-        echo "running port $(cat "$portfile") pid $pid"
+        echo "postgres: running (pid $pid, $(cat "$envfile" 2>/dev/null))"
     else
-        echo "stopped"
-        exit 3
+        echo "postgres: stopped"
+        exit 1
     fi
     ;;
 *) usage ;;
