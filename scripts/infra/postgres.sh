@@ -13,8 +13,10 @@
 # server for one machine, not a deployment.
 #
 #   up       init if needed, start, wait until ready, create role and
-#            database `parley`, write DIR/postgres/env
-#            (PARLEY_PG_DSN='host=127.0.0.1 port=N dbname=parley user=parley');
+#            database `parley`, write DIR/postgres/env:
+#              PARLEY_PG_DSN=postgresql://parley@127.0.0.1:N/parley
+#            (a URI: one word with no quotes, so the line can be sourced
+#            and also passed through `env $(cat DIR/*/env)`);
 #            a no-op (apart from the env file) if already running
 #   down     fast shutdown (rolls back open transactions), data kept
 #   restart  down + up on the same port
@@ -116,7 +118,7 @@ create_db() {
 }
 
 write_env() {
-    printf "PARLEY_PG_DSN='host=127.0.0.1 port=%s dbname=parley user=parley'\n" \
+    printf "PARLEY_PG_DSN=postgresql://parley@127.0.0.1:%s/parley\n" \
         "$(port)" >"$envfile.tmp"
     mv "$envfile.tmp" "$envfile"
 }

@@ -64,8 +64,8 @@ def clean_env(extra=None):
 
 
 # ---------------------------------------------------------------- store
-# PARLEY_TEST_STORE=postgres (with PARLEY_TEST_PG_DSN, a keyword=value
-# conninfo) runs every server - and `parley admin` on its data dir - on
+# PARLEY_TEST_STORE=postgres (with PARLEY_TEST_PG_DSN, a libpq URI or
+# keyword=value conninfo) runs every server - and `parley admin` on its data dir - on
 # PostgreSQL: each data dir gets its own schema (named after the dir, so a
 # restart on the same dir finds its data), created on first use.
 
@@ -86,6 +86,13 @@ def pg_schema_for(data_dir):
     return "bb_" + digest[:24]
 
 
+def pg_dsn_with_schema(dsn, schema):
+    """dsn (a URI or a keyword=value conninfo) working in schema."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return "%s%soptions=-c%%20search_path%%3D%s" % (dsn, "&" if "?" in dsn else "?", schema)
+    return "%s options='-c search_path=%s'" % (dsn, schema)
+
+
 def store_env(data_dir):
     """The PARLEY_* variables that put a server on data_dir's store."""
     if store_kind() != "postgres":
@@ -100,7 +107,7 @@ def store_env(data_dir):
                            env=clean_env())
             _pg_schemas.add(schema)
     return {"PARLEY_STORE": "postgres",
-            "PARLEY_PG_DSN": "%s options='-c search_path=%s'" % (dsn, schema)}
+            "PARLEY_PG_DSN": pg_dsn_with_schema(dsn, schema)}
 
 
 def unique_name(prefix="u"):

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from parley_client import (REPO, Parley, ParleyServer, User, expect, pg_bin, store_kind,
-                           unique_name)
+from parley_client import (REPO, Parley, ParleyServer, User, expect, pg_bin,
+                           pg_dsn_with_schema, store_kind, unique_name)
 
 pytestmark = pytest.mark.skipif(store_kind() != "postgres",
                                 reason="PARLEY_TEST_STORE is not postgres")
@@ -30,8 +30,8 @@ def _pg(cmd, pgdir):
 def _dsn(pgdir):
     with open(os.path.join(pgdir, "postgres", "env")) as f:
         line = f.read().strip()
-    assert line.startswith("PARLEY_PG_DSN='") and line.endswith("'"), line
-    return line[len("PARLEY_PG_DSN='"):-1]
+    assert line.startswith("PARLEY_PG_DSN=") and " " not in line, line
+    return line[len("PARLEY_PG_DSN="):]
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def _fresh_schema_env():
     subprocess.run([pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c",
                     "CREATE SCHEMA " + schema], check=True, capture_output=True, timeout=30)
     return {"PARLEY_STORE": "postgres",
-            "PARLEY_PG_DSN": "%s options='-c search_path=%s'" % (dsn, schema)}
+            "PARLEY_PG_DSN": pg_dsn_with_schema(dsn, schema)}
 
 
 def _next_reply(ws, cmid, deadline):

@@ -3,7 +3,7 @@
  * store_suite.h plus migrations, the conflict fence, the denormalised
  * counters, timeouts and connection loss.
  *
- * Needs PARLEY_TEST_PG_DSN (a keyword=value conninfo, e.g. from
+ * Needs PARLEY_TEST_PG_DSN (a libpq URI or keyword=value conninfo, e.g. from
  * `scripts/infra/postgres.sh up DIR` then DIR/postgres/env as
  * PARLEY_PG_DSN); without it prints SKIP and exits 77 (ctest: skipped).
  * Each run works in fresh schemas of that database and drops them.
@@ -67,8 +67,13 @@ static void make_cfg(pl_config *cfg, const char *tag)
     admin_exec(sql);
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", name);
     admin_exec(sql);
-    snprintf(cfg->pg_dsn, sizeof(cfg->pg_dsn), "%s options='-c search_path=%s'",
-             base_dsn, name);
+    if (strncmp(base_dsn, "postgres", 8) == 0) /* a URI */
+        snprintf(cfg->pg_dsn, sizeof(cfg->pg_dsn),
+                 "%s%coptions=-c%%20search_path%%3D%s", base_dsn,
+                 strchr(base_dsn, '?') ? '&' : '?', name);
+    else
+        snprintf(cfg->pg_dsn, sizeof(cfg->pg_dsn),
+                 "%s options='-c search_path=%s'", base_dsn, name);
 }
 
 static void drop_schemas(void)
