@@ -40,7 +40,6 @@ pg_cleanup() {
 trap pg_cleanup EXIT
 scripts/deps.sh cluster
 PGDIR=$(mktemp -d /tmp/parley-pg.XXXXXX)
-chmod 755 "$PGDIR" # the server runs as user postgres when we are root
 echo "== PostgreSQL for the postgres stage ($PGDIR)"
 scripts/infra/postgres.sh up "$PGDIR"
 PG_DSN=$(. "$PGDIR/postgres/env" && echo "$PARLEY_PG_DSN")

@@ -8,7 +8,8 @@
 # 127.0.0.1 only, on a free port picked by the first `up` and kept in
 # DIR/postgres/ports as "postgres=N" (so `restart` keeps the address). PostgreSQL refuses to
 # run as root: as root the server runs as the `postgres` system user (from
-# the postgresql-common package), which must be able to reach DIR.
+# the postgresql-common package), which must be able to reach DIR (`up`
+# adds o+x to DIR itself if needed; its parents must allow it already).
 # Authentication is `trust` on 127.0.0.1 and the socket: a throwaway
 # server for one machine, not a deployment.
 #
@@ -82,8 +83,11 @@ init_cluster() {
     [ -x "$PGBIN/initdb" ] || die "$PGBIN/initdb not found (scripts/deps.sh cluster)"
     mkdir -p "$base" "$sock"
     if [ "$pguser" = postgres ]; then
+        # DIR from mktemp -d is 0700: let others traverse it (not list it);
+        # the parents must already allow it.
+        as_pg test -x "$dir" || chmod o+x "$dir"
         as_pg test -x "$dir" ||
-            die "user postgres cannot reach $dir: make it and its parents searchable (chmod o+x)"
+            die "user postgres cannot reach $dir: make its parents searchable (chmod o+x)"
         chown postgres: "$base" "$sock"
     fi
     chmod 700 "$base"
