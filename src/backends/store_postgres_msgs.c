@@ -8,8 +8,8 @@
  *
  * Why unnest and not libpq's pipeline mode (N single-row INSERTs, one
  * Sync): measured with `PARLEY_STORE_BENCH=1 build/test_store_postgres`
- * (docs/PERFORMANCE.md), the same batches through a pipeline were 1.4-2.8x
- * slower (batch 1000: ~11 k vs ~28 k rows/s on a loaded 2-core VM) - each
+ * (docs/PERFORMANCE.md), the same batches through a pipeline were 1.4-4.7x
+ * slower (batch 1000: 10-13 k vs 27-62 k rows/s on a loaded 2-core VM) - each
  * row is a separate Bind/Execute with its own executor start-up, and the
  * conversation updates are more statements again - while the unnest
  * statement plans once and inserts every row in one executor run. */
