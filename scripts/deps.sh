@@ -12,13 +12,16 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config libsqlite3-dev libssl-dev
-            libsodium-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev)
+            libsodium-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev
+            libpq-dev)
 TEST_PKGS=(python3 python3-venv clang sqlite3 cppcheck clang-tidy)
 BENCH_PKGS=(gnuplot-nox)
-# cluster: Kafka runs from Maven Central jars (scripts/infra/kafka.sh) on
-# Java 17; nginx is the L7 ingress; librdkafka is the C client; Redis 7
-# (one server and a 3-master cluster, scripts/infra/redis*.sh).
-CLUSTER_PKGS=(openjdk-17-jre-headless maven nginx librdkafka-dev redis-server python3)
+# cluster: PostgreSQL 15 (scripts/infra/postgres.sh); Kafka runs from Maven
+# Central jars (scripts/infra/kafka.sh) on Java 17; nginx is the L7
+# ingress; librdkafka is the C client; Redis 7 (one server and a 3-master
+# cluster, scripts/infra/redis*.sh).
+CLUSTER_PKGS=(postgresql-15 openjdk-17-jre-headless maven nginx librdkafka-dev
+              redis-server python3)
 BROWSER_PKGS=(chromium fonts-dejavu-core)
 
 want=("${BUILD_PKGS[@]}")

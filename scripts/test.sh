@@ -3,9 +3,12 @@
 #   0. make lint: cppcheck and clang-tidy on src/ (scripts/lint.sh);
 #   1. release build: C unit tests (ctest), then the black-box suite
 #      (pytest) against the real build/parleyd and build/parley;
-#   1b. the Redis client and presence=redis against a real Redis and a
+#   1b. store = postgres: a private PostgreSQL (scripts/infra/postgres.sh in
+#      a temporary dir) and the release build's store unit test and
+#      black-box suite against it;
+#   1c. the Redis client and presence=redis against a real Redis and a
 #      3-master Redis Cluster (tests/redis/run.sh, ~1 min);
-#   1c. once, the browser suite (tests/browser, chromium driven by
+#   1d. once, the browser suite (tests/browser, chromium driven by
 #      playwright-core) against the release build;
 #   2. the same two suites against an ASan+UBSan build (build-asan), where
 #      every parleyd stopped with SIGTERM must exit 0: a leak or a memory
@@ -35,6 +38,28 @@ suite() { # build-dir cmake-args...
 echo "== lint"
 make --no-print-directory lint
 suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+# --- stage: store = postgres (release build only) ---
+PGDIR=""
+pg_cleanup() {
+    [ -n "$PGDIR" ] || return 0
+    scripts/infra/postgres.sh down "$PGDIR" >/dev/null 2>&1 || true
+    rm -rf "$PGDIR"
+    PGDIR=""
+}
+trap pg_cleanup EXIT
+scripts/deps.sh cluster
+PGDIR=$(mktemp -d /tmp/parley-pg.XXXXXX)
+echo "== PostgreSQL for the postgres stage ($PGDIR)"
+scripts/infra/postgres.sh up "$PGDIR"
+PG_DSN=$(. "$PGDIR/postgres/env" && echo "$PARLEY_PG_DSN")
+echo "== unit tests on PostgreSQL (build)"
+(cd build && PARLEY_TEST_PG_DSN="$PG_DSN" ctest --output-on-failure -R '^test_store_postgres$')
+echo "== black-box tests on PostgreSQL (build)"
+PARLEY_TEST_STORE=postgres PARLEY_TEST_PG_DSN="$PG_DSN" PARLEY_VENV="$VENV" \
+    PARLEY_BUILD_DIR="$(pwd)/build" tests/blackbox/run.sh
+pg_cleanup
+# --- end of stage: store = postgres ---
 echo "== redis: client and presence=redis against real servers (build)"
 PARLEY_VENV="$VENV" PARLEY_BUILD_DIR="$(pwd)/build" tests/redis/run.sh
 echo "== browser tests (build)"

@@ -11,6 +11,7 @@
 
 static const pl_store_ops *const backends[] = {
     &pl_store_sqlite_ops,
+    &pl_store_postgres_ops,
 };
 
 /* --- lifecycle ------------------------------------------------------ */

@@ -16,7 +16,10 @@
  * the caller (free() them, or the matching *_free for messages).
  *
  * Errors: PL_ERR_NOTFOUND (no row), PL_ERR_CONFLICT (unique violation),
- * PL_ERR_BUSY (database locked for too long), PL_ERR_IO (anything else). */
+ * PL_ERR_BUSY (database locked for too long, or - postgres - unreachable:
+ * the call was certainly not carried out, so it may be retried later),
+ * PL_ERR_IO (anything else, including a connection lost while the call
+ * was in flight: its outcome is unknown, never retry a write blindly). */
 #ifndef PL_STORE_H
 #define PL_STORE_H
 
@@ -87,7 +90,7 @@ typedef struct pl_store_conn pl_store_conn;
 
 /* --- lifecycle ------------------------------------------------------ */
 
-/* Opens the backend named cfg->store ("sqlite", later "postgres"),
+/* Opens the backend named cfg->store ("sqlite" or "postgres"),
  * creating/migrating the schema. PL_ERR_NOTFOUND for an unknown name. */
 pl_status pl_store_open(const struct pl_config *cfg, pl_store **out);
 void pl_store_close(pl_store *s);

@@ -62,5 +62,6 @@ struct pl_store_conn {
 };
 
 extern const pl_store_ops pl_store_sqlite_ops;
+extern const pl_store_ops pl_store_postgres_ops;
 
 #endif

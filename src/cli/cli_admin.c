@@ -27,8 +27,9 @@ static const char usage_admin[] =
     "  user; they cannot log in with a password unless --password-login\n"
     "  (password from --password, PARLEY_PASSWORD or a prompt) is given.\n"
     "  All of the usernames must be free, else nothing is created.\n"
-    "  The server's store, sqlite-synchronous, jwt-issuer, jwt-audience and\n"
-    "  token-ttl settings are taken from the same PARLEY_* variables.\n";
+    "  The server's store, sqlite-synchronous, pg-dsn, jwt-issuer,\n"
+    "  jwt-audience and token-ttl settings are taken from the same PARLEY_*\n"
+    "  variables (e.g. PARLEY_STORE=postgres PARLEY_PG_DSN=...).\n";
 
 typedef struct admin_env {
     pl_config cfg;
@@ -40,7 +41,8 @@ typedef struct admin_env {
 /* The settings that must agree with the running server's. */
 static const char *const shared_settings[] = {
     "store", "sqlite-synchronous", "jwt-issuer", "jwt-audience", "token-ttl",
-    "argon-opslimit", "argon-memlimit", NULL,
+    "argon-opslimit", "argon-memlimit", "pg-dsn", "pg-connect-timeout-ms",
+    "pg-timeout-ms", NULL,
 };
 
 /* Applies PARLEY_<NAME> for each shared setting. 0 or -1 (reported). */

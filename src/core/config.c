@@ -160,6 +160,16 @@ static const opt opts[] = {
         "Argon2id memory limit, bytes"),
     INT("shutdown-grace-ms", shutdown_grace_ms, 0, 600000, "5000",
         "time to drain connections on SIGTERM"),
+    /* --- store = postgres (store_postgres*.c) */
+    STR("pg-dsn", pg_dsn, NULL, "host=127.0.0.1 dbname=parley user=parley",
+        "PostgreSQL connection string (libpq conninfo, e.g. \"host=H "
+        "port=P dbname=D user=U\", or a postgresql:// URI) for store = "
+        "postgres"),
+    INT("pg-connect-timeout-ms", pg_connect_timeout_ms, 100, 600000, "5000",
+        "longest wait for one PostgreSQL connection attempt"),
+    INT("pg-timeout-ms", pg_timeout_ms, 100, 3600000, "30000",
+        "longest wait for PostgreSQL to answer one store call; past it the "
+        "connection is dropped and the call fails"),
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

@@ -56,6 +56,10 @@ typedef struct pl_config {
     int64_t presence_refresh_ms;       /* claims refreshed this often */
     int64_t presence_queue;            /* changes waiting for Redis */
     char gateway_id[128];              /* "auto" = HOSTNAME:PID:RANDOM */
+    /* --- store = postgres (store_postgres*.c) */
+    char pg_dsn[512];              /* libpq conninfo */
+    int64_t pg_connect_timeout_ms; /* one connection attempt */
+    int64_t pg_timeout_ms;         /* one store call's answer */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);

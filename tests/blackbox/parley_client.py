@@ -72,6 +72,53 @@ def clean_env(extra=None):
     return env
 
 
+# ---------------------------------------------------------------- store
+# PARLEY_TEST_STORE=postgres (with PARLEY_TEST_PG_DSN, a libpq URI or
+# keyword=value conninfo) runs every server - and `parley admin` on its data dir - on
+# PostgreSQL: each data dir gets its own schema (named after the dir, so a
+# restart on the same dir finds its data), created on first use.
+
+_pg_schemas = set()
+_pg_lock = threading.Lock()
+
+
+def store_kind():
+    return os.environ.get("PARLEY_TEST_STORE") or "sqlite"
+
+
+def pg_bin(name):
+    return os.path.join(os.environ.get("PARLEY_PG_BIN", "/usr/lib/postgresql/15/bin"), name)
+
+
+def pg_schema_for(data_dir):
+    digest = hashlib.sha1(os.path.abspath(str(data_dir)).encode()).hexdigest()
+    return "bb_" + digest[:24]
+
+
+def pg_dsn_with_schema(dsn, schema):
+    """dsn (a URI or a keyword=value conninfo) working in schema."""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return "%s%soptions=-c%%20search_path%%3D%s" % (dsn, "&" if "?" in dsn else "?", schema)
+    return "%s options='-c search_path=%s'" % (dsn, schema)
+
+
+def store_env(data_dir):
+    """The PARLEY_* variables that put a server on data_dir's store."""
+    if store_kind() != "postgres":
+        return {}
+    dsn = os.environ["PARLEY_TEST_PG_DSN"]
+    schema = pg_schema_for(data_dir)
+    with _pg_lock:
+        if schema not in _pg_schemas:
+            subprocess.run([pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn,
+                            "-c", "CREATE SCHEMA IF NOT EXISTS " + schema],
+                           check=True, capture_output=True, timeout=30,
+                           env=clean_env())
+            _pg_schemas.add(schema)
+    return {"PARLEY_STORE": "postgres",
+            "PARLEY_PG_DSN": pg_dsn_with_schema(dsn, schema)}
+
+
 def unique_name(prefix="u"):
     return (prefix + uuid.uuid4().hex)[:24]
 
@@ -117,7 +164,8 @@ class ParleyServer:
             raise AssertionError("parleyd not found at %s (build first or set PARLEY_BUILD_DIR)" % exe)
         os.makedirs(self.cwd, exist_ok=True)
         self.proc = subprocess.Popen(
-            self.argv(), cwd=self.cwd, env=clean_env(self.extra_env),
+            self.argv(), cwd=self.cwd,
+            env=clean_env(dict(store_env(self.data_dir), **self.extra_env)),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         threading.Thread(target=self._drain, args=(self.proc.stderr, self.lines, True),
                          daemon=True).start()
@@ -242,7 +290,10 @@ def run_cli(args, env=None, home=None, timeout=60, input=None):
     exe = parley_path()
     if not os.access(exe, os.X_OK):
         raise AssertionError("parley CLI not found at %s" % exe)
-    extra = dict(env or {})
+    extra = {}
+    if "--data-dir" in args[:-1]:  # admin commands open the server's store
+        extra.update(store_env(args[list(args).index("--data-dir") + 1]))
+    extra.update(env or {})
     if home is not None:
         extra["HOME"] = str(home)
         extra.pop("XDG_CONFIG_HOME", None)

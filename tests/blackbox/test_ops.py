@@ -17,7 +17,8 @@ OPTIONS = [
     "store-threads", "hash-threads", "sqlite-synchronous", "max-frame", "max-content", "max-body",
     "max-header", "outbound-limit", "heartbeat-ms", "header-timeout-ms", "max-connections",
     "token-ttl", "jwt-issuer", "jwt-audience", "send-queue", "batch-max", "argon-opslimit",
-    "argon-memlimit", "shutdown-grace-ms", "config",
+    "argon-memlimit", "shutdown-grace-ms", "pg-dsn", "pg-connect-timeout-ms", "pg-timeout-ms",
+    "config",
 ]
 
 METRIC_LINE = re.compile(

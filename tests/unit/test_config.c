@@ -397,7 +397,8 @@ static void test_help_version(void)
         "max-header", "outbound-limit", "heartbeat-ms", "header-timeout-ms",
         "max-connections", "token-ttl", "jwt-issuer", "jwt-audience",
         "send-queue", "batch-max", "argon-opslimit", "argon-memlimit",
-        "shutdown-grace-ms",
+        "shutdown-grace-ms", "pg-dsn", "pg-connect-timeout-ms",
+        "pg-timeout-ms",
     };
     pl_status st;
     char *text = capture(ARGS("--help"), &st);
@@ -436,6 +437,34 @@ static void test_help_version(void)
     free(text);
 }
 
+/* The store = postgres block: defaults, a quoted DSN from a file line,
+ * bounds. */
+static void test_pg_options(void)
+{
+    static const char line[] =
+        "pg-dsn = \"host=db port=6543 options='-c search_path=s'\"\n";
+    char e[256];
+    pl_config c;
+
+    pl_config_defaults(&c);
+    CHECK_STR(c.pg_dsn, "host=127.0.0.1 dbname=parley user=parley");
+    CHECK_EQ_INT(c.pg_connect_timeout_ms, 5000);
+    CHECK_EQ_INT(c.pg_timeout_ms, 30000);
+    CHECK_EQ_INT(pl_config_load_buf(&c, line, strlen(line), e, sizeof e),
+                 PL_OK);
+    CHECK_STR(c.pg_dsn, "host=db port=6543 options='-c search_path=s'");
+    CHECK_EQ_INT(pl_config_set(&c, "pg-dsn", "", e, sizeof e),
+                 PL_ERR_INVALID);
+    CHECK_EQ_INT(pl_config_set(&c, "pg-timeout-ms", "99", e, sizeof e),
+                 PL_ERR_INVALID);
+    CHECK_EQ_INT(pl_config_set(&c, "pg-connect-timeout-ms", "1s", e,
+                               sizeof e),
+                 PL_ERR_INVALID);
+    CHECK_EQ_INT(pl_config_set(&c, "pg-timeout-ms", "100", e, sizeof e),
+                 PL_OK);
+    CHECK_EQ_INT(c.pg_timeout_ms, 100);
+}
+
 int main(void)
 {
     clear_env();
@@ -448,6 +477,7 @@ int main(void)
     test_file_syntax();
     test_precedence();
     test_help_version();
+    test_pg_options();
     unlink(cfg_path);
     rmdir(tmpdir);
     UNIT_DONE();
