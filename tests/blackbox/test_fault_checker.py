@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from parley_client import REPO, parley_path, unique_name
+from parley_client import REPO, parley_path, store_env, unique_name
 
 sys.path.insert(0, os.path.join(REPO, "tests", "faults"))
 import checker as ck  # noqa: E402
@@ -227,7 +227,8 @@ USERS = 8
 def _config(srv, **kw):
     cfg = dict(url=srv.url, rate=100, duration=3.0, seed=7, users=USERS,
                data_dir=srv.data_dir, parley_bin=parley_path(),
-               backoff_cap=0.5, drain_timeout=40)
+               backoff_cap=0.5, drain_timeout=40,
+               cli_env=store_env(srv.data_dir))
     cfg.update(kw)
     users = cfg.pop("users")
     return ck.Config(**cfg), users
@@ -324,7 +325,9 @@ def test_checker_command_line(server):
          "--parley", parley_path(), "--users", "4", "--rate", "40",
          "--duration", "1", "--seed", "3"],
         capture_output=True, text=True, timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")})
+        env=dict({k: v for k, v in os.environ.items()
+                  if not k.startswith("PARLEY_")},
+                 **store_env(server.data_dir)))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "checker: CLEAN" in r.stdout
     assert "lost 0  duplicates 0" in r.stdout

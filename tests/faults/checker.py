@@ -107,6 +107,8 @@ class Config:
     seed: int = None
     data_dir: str = None           # for `parley admin token` re-auth
     parley_bin: str = None
+    cli_env: dict = None           # extra environment for `parley admin`
+                                   # (e.g. PARLEY_STORE, PARLEY_PG_DSN)
 
 
 @dataclasses.dataclass
@@ -1117,9 +1119,11 @@ def parley_binary(explicit=None):
 
 
 async def _cli(cfg, args):
+    env = dict(os.environ, **(cfg.cli_env or {}))
     proc = await asyncio.create_subprocess_exec(
         parley_binary(cfg.parley_bin), *args, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError("parley %s: exit %d: %s" % (
