@@ -37,6 +37,18 @@ static const metric_def defs[] = {
     M(store_errors_total, "counter", "Failed store transactions."),
     M(messaging_queue_depth, "gauge", "Requests waiting for the messaging pipeline."),
     M(auth_failures_total, "counter", "Rejected tokens and failed logins."),
+    M(connections_refused_total, "counter",
+      "Connections refused by the per-address limits (429, or 503 when the "
+      "limit table is full)."),
+    M(auth_throttled_total, "counter",
+      "Logins and registrations refused with 429 by their throttles."),
+    M(token_closes_total, "counter",
+      "WebSocket sessions closed (4001) because their token expired or its "
+      "signing key was retired."),
+    M(limit_entries, "gauge",
+      "Client addresses and usernames tracked by the limit table."),
+    M(limit_evictions_total, "counter",
+      "Limit table entries evicted while still holding state (table full)."),
 };
 
 void pl_metrics_render(pl_dbuf *d)

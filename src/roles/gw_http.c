@@ -36,8 +36,9 @@ static const char *reason(int status)
     }
 }
 
-void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
-                         const char *body, size_t len)
+/* extra: more header lines, each ending in CRLF ("" for none). */
+static void respond(gw_conn *c, int status, const char *ctype,
+                    const char *extra, const char *body, size_t len)
 {
     char head[512];
     if (c->gw->draining)
@@ -45,8 +46,8 @@ void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                       "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                      "Connection: %s\r\n\r\n",
-                      status, reason(status), ctype, len,
+                      "%sConnection: %s\r\n\r\n",
+                      status, reason(status), ctype, len, extra,
                       c->keep_alive ? "keep-alive" : "close");
     if (status >= 500)
         PL_METRIC_ADD(http_5xx_total, 1);
@@ -63,6 +64,27 @@ void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
     gw_conn_send(c, b);
     if (!c->keep_alive)
         gw_conn_close_after_flush(c);
+}
+
+void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
+                         const char *body, size_t len)
+{
+    respond(c, status, ctype, "", body, len);
+}
+
+void gw_http_respond_retry(gw_conn *c, int status, const char *code,
+                           const char *message, int64_t retry_ms)
+{
+    char extra[48];
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          message);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n",
+             (long long)(retry_ms > 0 ? (retry_ms + 999) / 1000 : 1));
+    respond(c, status, "application/json", extra, s ? s : "",
+            s ? strlen(s) : 0);
+    free(s);
 }
 
 void gw_http_respond_json(gw_conn *c, int status, json_t *body)
