@@ -149,8 +149,8 @@ static const opt opts[] = {
         "connections a client address may open at once before "
         "conn-rate-per-ip applies"),
     INT("limit-table-size", limit_table_size, 1024, 64 * MIB, "65536",
-        "client addresses and usernames whose limits are tracked (about "
-        "100 bytes each); keep it above max-connections"),
+        "client addresses and usernames whose limits are tracked (96 to "
+        "144 bytes each); keep it above max-connections"),
     INT("auth-window", auth_window_s, 1, 86400, "600",
         "seconds over which the login and register budgets refill"),
     INT("login-failures-per-user", login_failures_per_user, 0, 1000000, "10",

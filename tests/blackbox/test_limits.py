@@ -172,6 +172,23 @@ def test_limits_off_with_zero(server_factory):
             s.close()
 
 
+def test_global_max_connections_closes_without_answer(server_factory):
+    """Over max-connections (all addresses together) a new connection is
+    closed at accept, with no answer; a place frees when one closes."""
+    srv = server_factory.start(["--max-connections", "5",
+                                "--max-connections-per-ip", "0", "--conn-rate-per-ip", "0"])
+    held = [_conn(srv, "127.0.0.%d" % (10 + i)) for i in range(5)]
+    try:
+        for s in held:
+            assert _request(s)[0] == 200
+        assert _get(srv, "127.0.0.20") is None
+        held.pop().close()
+        assert _eventually(lambda: _get(srv, "127.0.0.21") is not None)
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_defaults_allow_a_burst_of_connections(server_factory):
     """The defaults (1000 open, 50/s after a burst of 500) let one address
     open 300 connections at once and keep them."""
