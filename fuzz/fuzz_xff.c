@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pl_ipaddr peer;
 
     if (trusted.n == 0)
-        pl_cidr_list_parse("127.0.0.1,10.0.0.0/8,2001:db8::/32", &trusted,
-                           NULL, 0);
+        pl_cidr_list_parse("127.0.0.1,10.0.0.0/8,2001:db8::/32", &trusted, NULL,
+                           0);
     pl_ipaddr_parse("127.0.0.1", 9, &peer);
     for (size_t i = 0; i <= size && n < 4; i++) {
         if (i == size || data[i] == '\n') {

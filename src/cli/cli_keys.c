@@ -36,8 +36,8 @@ static int keys_args(int argc, char **argv, const char **dir, char **pos,
 {
     const char *d = NULL;
     const cli_opt opts[] = {{"data-dir", &d, NULL}, {NULL, NULL, NULL}};
-    int npos, r = cli_parse_args(argc, argv, opts, usage_keys, pos, want,
-                                 &npos);
+    int npos,
+        r = cli_parse_args(argc, argv, opts, usage_keys, pos, want, &npos);
 
     if (r != CLI_ARGS_OK) {
         *rc = r == CLI_ARGS_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -87,8 +87,9 @@ static int rotate_key(int argc, char **argv)
     if (st == PL_OK)
         st = pl_jwt_keys_rotate(dir, kid);
     if (st == PL_ERR_TOOLARGE) {
-        fprintf(stderr, "error: %s/jwt-keys holds %d keys already: retire "
-                        "one first (parley admin retire-key KID)\n",
+        fprintf(stderr,
+                "error: %s/jwt-keys holds %d keys already: retire "
+                "one first (parley admin retire-key KID)\n",
                 dir, PL_JWT_MAX_KEYS);
         return CLI_EXIT_ERR;
     }
@@ -113,8 +114,10 @@ static int retire_key(int argc, char **argv)
     if (st == PL_ERR_NOTFOUND)
         fprintf(stderr, "error: no key '%s' in %s/jwt-keys\n", pos[0], dir);
     else if (st == PL_ERR_FORBIDDEN)
-        fprintf(stderr, "error: '%s' is the signing key: rotate first "
-                        "(parley admin rotate-key)\n", pos[0]);
+        fprintf(stderr,
+                "error: '%s' is the signing key: rotate first "
+                "(parley admin rotate-key)\n",
+                pos[0]);
     else if (st != PL_OK)
         fprintf(stderr, "error: cannot update %s/jwt-keys: %s\n", dir,
                 pl_status_str(st));

@@ -4,8 +4,8 @@
  * writes it, so the only writers are admin commands, serialised by an
  * flock on a separate lock file (the keys file itself is replaced by
  * rename, so a lock on it would be on the old inode). */
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +75,8 @@ static int format_keys(const pl_jwt_keyring *kr, char *out, size_t cap)
                      "# signed have expired (token-ttl).\n");
     for (int i = 0; i < kr->nkeys && n > 0 && (size_t)n < cap; i++) {
         sodium_bin2hex(hex, sizeof hex, kr->keys[i].secret, PL_JWT_KEY_LEN);
-        n += snprintf(out + n, cap - (size_t)n, "%s %s\n", kr->keys[i].kid,
-                      hex);
+        n +=
+            snprintf(out + n, cap - (size_t)n, "%s %s\n", kr->keys[i].kid, hex);
     }
     sodium_memzero(hex, sizeof hex);
     return n > 0 && (size_t)n < cap ? n : -1;
@@ -89,15 +89,14 @@ static pl_status kf_write(keyfile *kf)
     pl_status st = PL_ERR_IO;
     int n = format_keys(&kf->kr, text, sizeof text), fd;
 
-    if (n < 0 ||
-        snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", kf->dir, KEYS_NAME) >=
-            PATH_CAP)
+    if (n < 0 || snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", kf->dir,
+                          KEYS_NAME) >= PATH_CAP)
         goto out;
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         goto out;
-    bool ok = fchmod(fd, 0600) == 0 &&
-              pl_write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0;
+    bool ok = fchmod(fd, 0600) == 0 && pl_write_all(fd, text, (size_t)n) == 0 &&
+              fsync(fd) == 0;
     if (close(fd) != 0 || !ok || rename(tmp, kf->path) != 0) {
         unlink(tmp);
         goto out;

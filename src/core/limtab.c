@@ -99,7 +99,7 @@ static lim_shard *shard_of(pl_limtab *t, const pl_limkey *k)
     return &t->shards[k->b[15] % SHARDS];
 }
 
-/* --- entries (shard locked) ------------------------------------------------- */
+/* --- entries (shard locked) ----------------------------------------------- */
 
 static bool is_idle(const lim_entry *e, int64_t now_ms)
 {
@@ -220,7 +220,7 @@ static pl_status entry_take(lim_entry *e, pl_limit l, int64_t now_ms,
     return st;
 }
 
-/* --- the API ----------------------------------------------------------------- */
+/* --- the API -------------------------------------------------------------- */
 
 pl_status pl_limtab_take(pl_limtab *t, const pl_limkey *k, pl_limit l,
                          int64_t now_ms, int64_t *retry_ms)

@@ -40,10 +40,10 @@ typedef struct pl_limit {
 
 /* What a key counts, mixed into its digest. */
 enum pl_lim_purpose {
-    PL_LIM_CONN = 1,     /* connections per client address */
-    PL_LIM_LOGIN_USER,   /* failed logins per username */
-    PL_LIM_LOGIN_IP,     /* failed logins per client address */
-    PL_LIM_REGISTER_IP,  /* registrations per client address */
+    PL_LIM_CONN = 1,    /* connections per client address */
+    PL_LIM_LOGIN_USER,  /* failed logins per username */
+    PL_LIM_LOGIN_IP,    /* failed logins per client address */
+    PL_LIM_REGISTER_IP, /* registrations per client address */
 };
 
 /* cap: most entries (at least 16). NULL when out of memory. */

@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const uint8_t v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-                                      0xff};
+static const uint8_t v4_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 void pl_ipaddr_from_v4(pl_ipaddr *a, uint32_t v4)
 {
@@ -53,7 +52,7 @@ pl_ipaddr pl_ipaddr_limit_key(const pl_ipaddr *a)
     return k;
 }
 
-/* --- CIDR lists ------------------------------------------------------------ */
+/* --- CIDR lists ----------------------------------------------------------- */
 
 static void clear_host_bits(pl_ipaddr *a, int bits)
 {
@@ -137,8 +136,8 @@ pl_status pl_cidr_list_parse(const char *s, pl_cidr_list *out, char *err,
             return PL_ERR_INVALID;
         }
         if (!parse_cidr(p, (size_t)(e - p), &out->v[out->n])) {
-            seterr(err, errcap, "'%.*s' is not ADDR or ADDR/BITS",
-                   (int)(e - p), p);
+            seterr(err, errcap, "'%.*s' is not ADDR or ADDR/BITS", (int)(e - p),
+                   p);
             return PL_ERR_INVALID;
         }
         out->n++;
@@ -148,7 +147,7 @@ pl_status pl_cidr_list_parse(const char *s, pl_cidr_list *out, char *err,
     }
 }
 
-/* --- X-Forwarded-For -------------------------------------------------------- */
+/* --- X-Forwarded-For ------------------------------------------------------ */
 
 /* One list entry, trimmed: "ADDR", "[V6]", "[V6]:PORT" or "V4:PORT". */
 static bool parse_entry(const char *s, size_t len, pl_ipaddr *out)

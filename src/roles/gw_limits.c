@@ -85,11 +85,11 @@ static void shed_fd(int fd, pl_status st)
     int status;
     const char *code, *msg;
     refusal(st, &status, &code, &msg);
-    int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\n\r\n",
-                     status, status == 429 ? "Too Many Requests"
-                                           : "Service Unavailable");
+    int n = snprintf(
+        resp, sizeof resp,
+        "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n"
+        "Retry-After: 1\r\nConnection: close\r\n\r\n",
+        status, status == 429 ? "Too Many Requests" : "Service Unavailable");
     (void)!write(fd, resp, (size_t)n); /* a fresh socket takes it */
     close(fd);
 }
@@ -233,8 +233,8 @@ static pl_limkey ip_key(gw_loop *gw, int purpose, const pl_ipaddr *client)
 }
 
 /* Takes one token of key under lim into the ticket (bit). */
-static pl_status ticket_take(gw_loop *gw, gw_ticket *t, int bit,
-                             pl_limit lim, int64_t *retry)
+static pl_status ticket_take(gw_loop *gw, gw_ticket *t, int bit, pl_limit lim,
+                             int64_t *retry)
 {
     if (lim.rate <= 0)
         return PL_OK;
@@ -267,9 +267,9 @@ bool gw_limits_login_begin(gw_conn *c, const gw_request *r,
     t->kind = GW_TICKET_LOGIN;
     t->user = user_key(c->gw, username);
     t->ip = ip_key(c->gw, PL_LIM_LOGIN_IP, &client);
-    pl_status st = ticket_take(c->gw, t, GW_TICKET_USER,
-                               auth_limit(cfg, cfg->login_failures_per_user),
-                               &retry);
+    pl_status st =
+        ticket_take(c->gw, t, GW_TICKET_USER,
+                    auth_limit(cfg, cfg->login_failures_per_user), &retry);
     if (st != PL_OK) {
         throttled(c, t, st, retry, "too many failed logins for this username");
         return false;

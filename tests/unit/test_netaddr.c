@@ -33,10 +33,13 @@ static void test_parse(void)
     a = A("2001:db8::1");
     CHECK(!pl_ipaddr_is_v4(&a));
     CHECK(same(A("::ffff:1.2.3.4"), "1.2.3.4")); /* mapped = IPv4 */
-    const char *bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4x",
-                         "1.2.3.4:80", "[::1]", "::1%eth0", "fe80::1::2",
-                         "0x7f.0.0.1", " 1.2.3.4",
-                         "1111:2222:3333:4444:5555:6666:7777:8888:9999"};
+    const char *bad[] = {
+        "",           "1.2.3",
+        "1.2.3.4.5",  "256.1.1.1",
+        "01.2.3.4x",  "1.2.3.4:80",
+        "[::1]",      "::1%eth0",
+        "fe80::1::2", "0x7f.0.0.1",
+        " 1.2.3.4",   "1111:2222:3333:4444:5555:6666:7777:8888:9999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(!pl_ipaddr_parse(bad[i], strlen(bad[i]), &a));
     CHECK(!pl_ipaddr_parse("1.2.3.4\0", 8, &a)); /* embedded NUL */
@@ -66,8 +69,8 @@ static void test_cidr(void)
     CHECK_EQ_INT(l.n, 5);
     const char *in[] = {"127.0.0.1", "10.255.3.4", "192.168.1.200",
                         "2001:db8:ffff::9", "::1"};
-    const char *out[] = {"127.0.0.2", "11.0.0.1", "192.168.2.1",
-                         "2001:db9::1", "::2", "::ffff:7f00:2"};
+    const char *out[] = {"127.0.0.2",   "11.0.0.1", "192.168.2.1",
+                         "2001:db9::1", "::2",      "::ffff:7f00:2"};
     for (size_t i = 0; i < 5; i++) {
         x = A(in[i]);
         CHECK(pl_cidr_list_match(&l, &x));
@@ -81,8 +84,15 @@ static void test_cidr(void)
     CHECK(pl_cidr_list_match(&l, &x));
     x = A("2001:db8::1"); /* an IPv4 /0 is not every IPv6 address */
     CHECK(!pl_cidr_list_match(&l, &x));
-    const char *bad[] = {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "10/8",
-                         "10.0.0.0/8,", "x", "10.0.0.0/-1", "1.2.3.4/0008",
+    const char *bad[] = {"",
+                         "10.0.0.0/33",
+                         "::/129",
+                         "10.0.0.0/",
+                         "10/8",
+                         "10.0.0.0/8,",
+                         "x",
+                         "10.0.0.0/-1",
+                         "1.2.3.4/0008",
                          "none,10.0.0.1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
@@ -92,8 +102,8 @@ static void test_cidr(void)
     }
 }
 
-static pl_ipaddr walk(const pl_cidr_list *t, const char *peer,
-                      const char *h1, const char *h2)
+static pl_ipaddr walk(const pl_cidr_list *t, const char *peer, const char *h1,
+                      const char *h2)
 {
     const char *vals[2] = {h1, h2};
     size_t lens[2] = {h1 ? strlen(h1) : 0, h2 ? strlen(h2) : 0};
@@ -126,10 +136,9 @@ static void test_forwarded(void)
     CHECK(same(walk(&t, "127.0.0.1", "203.0.113.9,x,10.0.0.3", NULL),
                "10.0.0.3"));
     /* ports and brackets */
-    CHECK(same(walk(&t, "127.0.0.1", "203.0.113.9:4711", NULL),
-               "203.0.113.9"));
-    CHECK(same(walk(&t, "127.0.0.1", "[2001:db8::7]:443", NULL),
-               "2001:db8::7"));
+    CHECK(same(walk(&t, "127.0.0.1", "203.0.113.9:4711", NULL), "203.0.113.9"));
+    CHECK(
+        same(walk(&t, "127.0.0.1", "[2001:db8::7]:443", NULL), "2001:db8::7"));
     CHECK(same(walk(&t, "127.0.0.1", " 2001:db8::7 ", NULL), "2001:db8::7"));
     CHECK(same(walk(&t, "127.0.0.1", "[2001:db8::7", NULL), "127.0.0.1"));
     CHECK(same(walk(&t, "127.0.0.1", NULL, NULL), "127.0.0.1"));
