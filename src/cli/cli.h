@@ -90,4 +90,8 @@ int cli_cmd_history(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_listen(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv);
 
+/* cli_keys.c: `parley admin list-keys | rotate-key | retire-key`. The
+ * exit code, or -1 if sub is none of these. */
+int cli_admin_keys(const char *sub, int argc, char **argv);
+
 #endif

@@ -21,6 +21,8 @@ static const char usage_admin[] =
     "usage: parley admin create-users --count N --prefix P [--data-dir DIR]\n"
     "                                 [--password-login [--password PW]]\n"
     "       parley admin token USERNAME [--data-dir DIR]\n"
+    "       parley admin list-keys | rotate-key | retire-key KID "
+    "[--data-dir DIR]\n"
     "  Opens the store and the JWT keys in DIR (--data-dir, else\n"
     "  PARLEY_DATA_DIR, else ./parley-data) directly. create-users makes\n"
     "  users P0..P(N-1) and prints \"user_id<TAB>username<TAB>token\" per\n"
@@ -379,5 +381,8 @@ int cli_cmd_admin(cli_ctx *ctx, int argc, char **argv)
         return cmd_create_users(argc - 1, argv + 1);
     if (strcmp(sub, "token") == 0)
         return cmd_token(argc - 1, argv + 1);
+    int rc = cli_admin_keys(sub, argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
     return cli_usage_error(usage_admin, "unknown admin command '%s'", sub);
 }

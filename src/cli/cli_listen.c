@@ -248,6 +248,12 @@ static int on_closed(listen_state *st, const cli_ws *ws)
         st->exit_code = CLI_EXIT_OK;
         return SESSION_EXIT;
     }
+    if (code == 4001) { /* the token expired or its key was retired */
+        fprintf(stderr, "parley: %s: log in again (parley login)\n",
+                ws->err);
+        st->exit_code = CLI_EXIT_ERR;
+        return SESSION_EXIT;
+    }
     /* These mean one of us broke the protocol: a retry would repeat it. */
     if (code == 1002 || code == 1003 || code == 1007 || code == 1009) {
         fprintf(stderr, "parley: %s\n", ws->err);

@@ -27,6 +27,8 @@ static const char usage_top[] =
     "  listen [CONVERSATION_ID...]          stream live messages\n"
     "  admin create-users --count N --prefix P [--data-dir DIR]\n"
     "  admin token USERNAME [--data-dir DIR]\n"
+    "  admin list-keys | rotate-key | retire-key KID [--data-dir DIR]\n"
+    "                                       JWT signing keys\n"
     "\n"
     "Global options (anywhere before \"--\"):\n"
     "  --url URL      server (env PARLEY_URL, default "

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "netaddr.h"
+
 #define PL_VERSION_STR "parleyd 0.1.0"
 #define NAME_MAX_LEN 64
 #define VALUE_MAX_LEN 1024
@@ -41,6 +43,7 @@ typedef struct opt {
 static int check_listen(const char *v, char *err, size_t errcap);
 static int check_roles(const char *v, char *err, size_t errcap);
 static int check_gateway_id(const char *v, char *err, size_t errcap);
+static int check_cidrs(const char *v, char *err, size_t errcap);
 
 static const char *const store_choices[] = {"sqlite", "postgres", NULL};
 static const char *const bus_choices[] = {"inproc", "kafka", NULL};
@@ -170,6 +173,35 @@ static const opt opts[] = {
     INT("pg-timeout-ms", pg_timeout_ms, 100, 3600000, "30000",
         "longest wait for PostgreSQL to answer one store call; past it the "
         "connection is dropped and the call fails"),
+    /* abuse limits: docs/SECURITY.md */
+    STR("trusted-proxies", trusted_proxies, check_cidrs, "none",
+        "comma list of proxy addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8) "
+        "whose X-Forwarded-For / X-Real-IP name the client; \"none\": the "
+        "TCP peer is always the client"),
+    INT("max-connections-per-ip", max_connections_per_ip, 0, 10000000,
+        "1000",
+        "most open connections per client address (IPv6: per /64); over it "
+        "429 too_many_requests; 0: unlimited"),
+    INT("conn-rate-per-ip", conn_rate_per_ip, 0, 1000000, "50",
+        "new connections per second per client address; over it 429 "
+        "too_many_requests; 0: unlimited"),
+    INT("conn-burst-per-ip", conn_burst_per_ip, 1, 1000000, "500",
+        "connections a client address may open at once before "
+        "conn-rate-per-ip applies"),
+    INT("limit-table-size", limit_table_size, 1024, 64 * MIB, "65536",
+        "client addresses and usernames whose limits are tracked (96 to "
+        "144 bytes each); keep it above max-connections"),
+    INT("auth-window", auth_window_s, 1, 86400, "600",
+        "seconds over which the login and register budgets refill"),
+    INT("login-failures-per-user", login_failures_per_user, 0, 1000000, "10",
+        "failed logins per username per auth-window; over it every login "
+        "of that name is 429 too_many_requests; 0: unlimited"),
+    INT("login-failures-per-ip", login_failures_per_ip, 0, 1000000, "100",
+        "failed logins per client address per auth-window; 0: unlimited"),
+    INT("register-per-ip", register_per_ip, 0, 1000000, "20",
+        "registrations per client address per auth-window; 0: unlimited"),
+    INT("jwt-leeway", jwt_leeway_s, 0, 300, "5",
+        "clock skew tolerated on a token's exp and nbf, seconds"),
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -394,6 +426,18 @@ static int check_roles(const char *v, char *err, size_t errcap)
     if (each_item(v, bad_role, NULL) != 0) {
         seterr(err, errcap, "roles: '%s' is not \"all\" or a comma list of "
                "gateway,messaging,fanout,presence,auth", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_cidrs(const char *v, char *err, size_t errcap)
+{
+    pl_cidr_list l;
+    char why[128];
+
+    if (pl_cidr_list_parse(v, &l, why, sizeof why) != PL_OK) {
+        seterr(err, errcap, "trusted-proxies: %s", why);
         return -1;
     }
     return 0;

@@ -60,6 +60,17 @@ typedef struct pl_config {
     char pg_dsn[512];              /* libpq conninfo */
     int64_t pg_connect_timeout_ms; /* one connection attempt */
     int64_t pg_timeout_ms;         /* one store call's answer */
+    /* abuse limits (gw_limits.c; docs/SECURITY.md) */
+    char trusted_proxies[1024];    /* CIDR list, or "none" */
+    int64_t max_connections_per_ip; /* 0: no limit */
+    int64_t conn_rate_per_ip;       /* new connections/s; 0: no limit */
+    int64_t conn_burst_per_ip;
+    int64_t limit_table_size;       /* addresses and usernames tracked */
+    int64_t auth_window_s;          /* the auth budgets refill over this */
+    int64_t login_failures_per_user;
+    int64_t login_failures_per_ip;
+    int64_t register_per_ip;
+    int64_t jwt_leeway_s;           /* clock skew tolerated on exp/nbf */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);

@@ -349,6 +349,15 @@ static int split_token(const char *t, size_t len, size_t *dot1, size_t *dot2)
     return 0;
 }
 
+uint64_t pl_jwt_kid_hash(const char *kid)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: kids are not secret */
+
+    for (; *kid; kid++)
+        h = (h ^ (uint8_t)*kid) * 0x100000001b3ULL;
+    return h;
+}
+
 pl_status pl_jwt_verify(const pl_jwt_keyring *kr, const char *token,
                         size_t len, int64_t now_s, pl_jwt_claims *claims)
 {
@@ -367,6 +376,7 @@ pl_status pl_jwt_verify(const pl_jwt_keyring *kr, const char *token,
         goto out;
     if (check_mac(key, token, dot2, token + dot2 + 1, len - dot2 - 1) != 0)
         goto out;
+    memcpy(c.kid, key->kid, sizeof c.kid);
     body = decode_json_segment(token + dot1 + 1, dot2 - dot1 - 1);
     if (body == NULL || check_claims(kr, body, now_s, &c) != 0)
         goto out;

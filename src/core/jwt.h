@@ -42,6 +42,7 @@ typedef struct pl_jwt_claims {
     pl_uuid sub;
     char username[65]; /* may be empty */
     int64_t iat, exp, nbf; /* Unix seconds */
+    char kid[PL_JWT_KID_MAX + 1]; /* the key that signed it */
 } pl_jwt_claims;
 
 /* Mints a token for sub at time now_s. Writes a NUL-terminated token into
@@ -75,5 +76,26 @@ long pl_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
                               const char *audience, int64_t ttl_s,
                               pl_jwt_keyring *kr);
+
+/* Added with key rotation. Reads DATA_DIR/jwt-keys again into kr's keys
+ * (never creating it); issuer, audience, ttl_s and leeway_s are kept. On
+ * any error kr is unchanged: PL_ERR_NOTFOUND (no file), PL_ERR_IO,
+ * PL_ERR_INVALID (malformed). */
+pl_status pl_jwt_keyring_reload(const char *data_dir, pl_jwt_keyring *kr);
+
+/* jwt_keyfile.c: editing DATA_DIR/jwt-keys (the admin CLI). Each takes an
+ * exclusive lock on DATA_DIR/.jwt-keys.lock, reads the file, and replaces
+ * it atomically (temp file + fsync + rename); comments are not kept.
+ * rotate: a new random key becomes the signing key (first line), the
+ * others stay (verify only); writes its kid into new_kid
+ * (PL_JWT_KID_MAX + 1 bytes). PL_ERR_TOOLARGE when PL_JWT_MAX_KEYS are
+ * there already. retire: removes kid; PL_ERR_NOTFOUND if absent,
+ * PL_ERR_FORBIDDEN for the signing key (rotate first). */
+pl_status pl_jwt_keys_rotate(const char *data_dir, char *new_kid);
+pl_status pl_jwt_keys_retire(const char *data_dir, const char *kid);
+
+/* A 64-bit hash of a kid, to remember which key signed a session's token
+ * without keeping the string. */
+uint64_t pl_jwt_kid_hash(const char *kid);
 
 #endif

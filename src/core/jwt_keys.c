@@ -21,11 +21,8 @@
 
 #include <sodium.h>
 
+#include "jwt_keys_int.h"
 #include "util.h"
-
-#define KEYS_NAME "jwt-keys"
-#define KEYS_FILE_MAX 65536 /* a keyring file is a few hundred bytes */
-#define PATH_CAP 4096
 
 static pl_status copy_str(char *dst, size_t cap, const char *src)
 {
@@ -105,7 +102,7 @@ static pl_status parse_line(const char *p, const char *end,
     return PL_OK;
 }
 
-static pl_status parse_keys(const char *buf, size_t len, pl_jwt_keyring *kr)
+pl_status pl_jwt_keys_parse(const char *buf, size_t len, pl_jwt_keyring *kr)
 {
     const char *p = buf, *end = buf + len;
 
@@ -121,9 +118,8 @@ static pl_status parse_keys(const char *buf, size_t len, pl_jwt_keyring *kr)
     return kr->nkeys > 0 ? PL_OK : PL_ERR_INVALID;
 }
 
-/* Reads the whole file into buf (cap bytes). PL_ERR_NOTFOUND if absent. */
-static pl_status read_file(const char *path, char *buf, size_t cap,
-                           size_t *len)
+pl_status pl_jwt_keys_read_file(const char *path, char *buf, size_t cap,
+                                size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     pl_status st = PL_OK;
@@ -176,7 +172,7 @@ static int format_new_keys(char *buf, size_t cap)
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
-static void fsync_dir(const char *dir)
+void pl_jwt_keys_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -224,7 +220,7 @@ static pl_status create_keys(const char *dir, const char *path)
         goto out;
     }
     if ((st = publish(tmp, path)) == PL_OK)
-        fsync_dir(dir);
+        pl_jwt_keys_fsync_dir(dir);
 out:
     sodium_memzero(text, sizeof text);
     return st;
@@ -239,15 +235,15 @@ static pl_status load_or_create(const char *dir, const char *path,
 
     if (buf == NULL)
         return PL_ERR_NOMEM;
-    st = read_file(path, buf, KEYS_FILE_MAX, &len);
+    st = pl_jwt_keys_read_file(path, buf, KEYS_FILE_MAX, &len);
     if (st == PL_ERR_NOTFOUND) {
         if (mkdir(dir, 0700) != 0 && errno != EEXIST)
             st = PL_ERR_IO;
         else if ((st = create_keys(dir, path)) == PL_OK)
-            st = read_file(path, buf, KEYS_FILE_MAX, &len);
+            st = pl_jwt_keys_read_file(path, buf, KEYS_FILE_MAX, &len);
     }
     if (st == PL_OK)
-        st = parse_keys(buf, len, kr);
+        st = pl_jwt_keys_parse(buf, len, kr);
     sodium_memzero(buf, KEYS_FILE_MAX);
     free(buf);
     return st;
@@ -277,5 +273,31 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
         sodium_memzero(kr->keys, sizeof kr->keys);
         kr->nkeys = 0;
     }
+    return st;
+}
+
+pl_status pl_jwt_keyring_reload(const char *data_dir, pl_jwt_keyring *kr)
+{
+    char path[PATH_CAP];
+    char *buf = malloc(KEYS_FILE_MAX);
+    pl_jwt_keyring fresh;
+    size_t len = 0;
+    pl_status st = PL_ERR_INVALID;
+    int n = snprintf(path, sizeof path, "%s/%s", data_dir, KEYS_NAME);
+
+    if (buf == NULL)
+        return PL_ERR_NOMEM;
+    memset(&fresh, 0, sizeof fresh);
+    if (n > 0 && (size_t)n < sizeof path)
+        st = pl_jwt_keys_read_file(path, buf, KEYS_FILE_MAX, &len);
+    if (st == PL_OK)
+        st = pl_jwt_keys_parse(buf, len, &fresh);
+    if (st == PL_OK) {
+        memcpy(kr->keys, fresh.keys, sizeof kr->keys);
+        kr->nkeys = fresh.nkeys;
+    }
+    sodium_memzero(&fresh, sizeof fresh);
+    sodium_memzero(buf, KEYS_FILE_MAX);
+    free(buf);
     return st;
 }

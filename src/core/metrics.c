@@ -44,6 +44,18 @@ static const metric_def defs[] = {
       "presence=redis: changes left to the next refresh (queue full)."),
     M(presence_redis_errors_total, "counter",
       "presence=redis: scripts that failed or answered unexpectedly."),
+    M(connections_refused_total, "counter",
+      "Connections refused by the per-address limits (429, or 503 when the "
+      "limit table is full)."),
+    M(auth_throttled_total, "counter",
+      "Logins and registrations refused with 429 by their throttles."),
+    M(token_closes_total, "counter",
+      "WebSocket sessions closed (4001) because their token expired or its "
+      "signing key was retired."),
+    M(limit_entries, "gauge",
+      "Client addresses and usernames tracked by the limit table."),
+    M(limit_evictions_total, "counter",
+      "Limit table entries evicted while still holding state (table full)."),
 };
 
 void pl_metrics_render(pl_dbuf *d)

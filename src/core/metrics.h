@@ -31,6 +31,12 @@ typedef struct pl_metrics {
     atomic_int_fast64_t auth_failures_total;
     atomic_int_fast64_t presence_queue_overflows_total;
     atomic_int_fast64_t presence_redis_errors_total;
+    /* abuse limits */
+    atomic_int_fast64_t connections_refused_total;
+    atomic_int_fast64_t auth_throttled_total;
+    atomic_int_fast64_t token_closes_total;
+    atomic_int_fast64_t limit_entries;         /* gauge */
+    atomic_int_fast64_t limit_evictions_total;
 } pl_metrics;
 
 extern pl_metrics pl_metrics_g;

@@ -7,11 +7,13 @@
  * 1001), messaging finishes what it has accepted, then the rest stops. */
 #include <signal.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -41,6 +43,7 @@ static pl_status open_backends(pl_node *n)
         st = pl_jwt_keyring_load(n->cfg.data_dir, n->cfg.jwt_issuer,
                                  n->cfg.jwt_audience, n->cfg.token_ttl_s,
                                  &n->keys);
+    n->keys.leeway_s = n->cfg.jwt_leeway_s;
     if (st != PL_OK)
         pl_log(PL_LOG_ERROR, "backend_open_failed", "status", PL_LS,
                pl_status_str(st), NULL);
@@ -104,15 +107,67 @@ static void fit_fd_limit(pl_config *cfg)
     }
 }
 
-static int wait_for_signal(void)
+/* --- key rotation: DATA_DIR/jwt-keys is read again on SIGHUP and when
+ * it changes (polled once a second, here on the main thread, so no loop
+ * ever touches the file system). A file that is missing or malformed is
+ * logged and ignored: the keys in use stay. */
+
+typedef struct keys_stamp {
+    struct timespec mtime, ctime;
+    ino_t ino;
+    off_t size;
+} keys_stamp;
+
+static bool keys_stamp_get(const pl_node *n, keys_stamp *ks)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
+    char path[600];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/jwt-keys", n->cfg.data_dir);
+    memset(ks, 0, sizeof(*ks));
+    if (stat(path, &st) != 0)
+        return false;
+    *ks = (keys_stamp){st.st_mtim, st.st_ctim, st.st_ino, st.st_size};
+    return true;
+}
+
+static void reload_keys(pl_node *n, const char *why)
+{
+    pl_jwt_keyring kr = n->keys; /* only this thread writes n->keys */
+    pl_status st = pl_jwt_keyring_reload(n->cfg.data_dir, &kr);
+    if (st != PL_OK) {
+        pl_log(PL_LOG_ERROR, "jwt_keys_reload_failed", "status", PL_LS,
+               pl_status_str(st), "trigger", PL_LS, why, NULL);
+        sodium_memzero(&kr, sizeof(kr));
+        return;
+    }
+    pthread_mutex_lock(&n->keys_mu);
+    n->keys = kr;
+    pthread_mutex_unlock(&n->keys_mu);
+    if (n->gateway)
+        pl_gateway_set_keys(n->gateway, &kr);
+    pl_log(PL_LOG_INFO, "jwt_keys_reloaded", "trigger", PL_LS, why, "keys",
+           PL_LI, (int64_t)kr.nkeys, "signing_kid", PL_LS, kr.keys[0].kid,
+           NULL);
+    sodium_memzero(&kr, sizeof(kr));
+}
+
+/* Waits for SIGTERM or SIGINT (returned); meanwhile SIGHUP or a changed
+ * key file reloads the keys. */
+static int wait_for_signal(pl_node *n, const sigset_t *set)
+{
+    keys_stamp last, now;
+    keys_stamp_get(n, &last);
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+        bool changed = keys_stamp_get(n, &now) &&
+                       memcmp(&now, &last, sizeof(now)) != 0;
+        if (sig == SIGHUP || changed)
+            reload_keys(n, sig == SIGHUP ? "SIGHUP" : "file_changed");
+        last = now;
+    }
 }
 
 int main(int argc, char **argv)
@@ -144,7 +199,9 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_mutex_init(&node.keys_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
     int rc = 1;
     if (open_backends(&node) == PL_OK && start_roles(&node) == PL_OK) {
@@ -152,7 +209,7 @@ int main(int argc, char **argv)
         pl_log(PL_LOG_INFO, "ready", "store", PL_LS, node.cfg.store, "bus",
                PL_LS, node.cfg.bus, "presence", PL_LS, node.cfg.presence,
                "data_dir", PL_LS, node.cfg.data_dir, NULL);
-        int sig = wait_for_signal();
+        int sig = wait_for_signal(&node, &set);
         pl_log(PL_LOG_INFO, "shutting_down", "signal", PL_LS,
                sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
         rc = 0;

@@ -69,11 +69,14 @@ pl_status pl_auth_verify_password(const pl_config *cfg, const char *hash,
                                                         : PL_ERR_UNAUTH;
 }
 
-pl_status pl_auth_mint(const pl_node *node, const pl_user *u, char *out,
+pl_status pl_auth_mint(pl_node *node, const pl_user *u, char *out,
                        int64_t *exp_s)
 {
     int64_t now = pl_now_ms() / 1000;
+    pthread_mutex_lock(&node->keys_mu); /* a reload may replace the keys */
     *exp_s = now + node->keys.ttl_s;
-    return pl_jwt_sign(&node->keys, &u->id, u->username, now, out,
-                       PL_JWT_MAX_TOKEN);
+    pl_status st = pl_jwt_sign(&node->keys, &u->id, u->username, now, out,
+                               PL_JWT_MAX_TOKEN);
+    pthread_mutex_unlock(&node->keys_mu);
+    return st;
 }

@@ -27,8 +27,9 @@ pl_status pl_auth_hash_password(const pl_config *cfg, const char *pw,
  * verification even then, so timing does not reveal which case it was. */
 pl_status pl_auth_verify_password(const pl_config *cfg, const char *hash,
                                   const char *pw, size_t len);
-/* Mints a token for u; fills out (PL_JWT_MAX_TOKEN) and *exp_s. */
-pl_status pl_auth_mint(const pl_node *node, const pl_user *u, char *out,
+/* Mints a token for u with the current signing key (node->keys, under
+ * keys_mu); fills out (PL_JWT_MAX_TOKEN) and *exp_s. */
+pl_status pl_auth_mint(pl_node *node, const pl_user *u, char *out,
                        int64_t *exp_s);
 
 #endif

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
@@ -30,6 +32,8 @@ struct pl_gateway {
     gw_loop *loops;
     pthread_t *threads;
     bool halted;
+    pl_limtab *limtab;     /* per-address and per-username limits */
+    pl_cidr_list trusted;  /* trusted-proxies */
 };
 
 static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
@@ -121,12 +125,16 @@ static void on_accept(pl_loop *l, pl_io *io, uint32_t events)
             close(fd);
             continue;
         }
+        gw_admission adm;
+        pl_ipaddr_from_v4(&adm.peer, sa.sin_addr.s_addr);
+        if (!gw_limits_admit(gw, fd, &adm))
+            continue; /* refused and closed */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char peer[64], ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
         snprintf(peer, sizeof(peer), "%s:%u", ip, ntohs(sa.sin_port));
-        gw_conn_accept(gw, fd, peer);
+        gw_conn_accept(gw, fd, peer, &adm);
     }
 }
 
@@ -462,6 +470,37 @@ void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
     }
 }
 
+/* --- key rotation -------------------------------------------------------- */
+
+static void on_keys(pl_loop *l, void *arg)
+{
+    pl_jwt_keyring *kr = arg;
+    if (l) {
+        gw_loop *gw = pl_loop_data(l);
+        gw->keys = *kr;
+        gw_limits_keys_changed(gw);
+    }
+    sodium_memzero(kr, sizeof(*kr));
+    free(kr);
+}
+
+void pl_gateway_set_keys(pl_gateway *g, const pl_jwt_keyring *kr)
+{
+    for (int i = 0; i < g->nloops; i++) {
+        pl_jwt_keyring *copy = malloc(sizeof(*copy));
+        if (!copy) {
+            pl_log(PL_LOG_ERROR, "jwt_keys_not_applied", "loop", PL_LI,
+                   (int64_t)i, NULL);
+            continue;
+        }
+        *copy = *kr;
+        if (pl_loop_post(g->loops[i].loop, on_keys, copy, true) != PL_OK) {
+            sodium_memzero(copy, sizeof(*copy));
+            free(copy);
+        }
+    }
+}
+
 /* --- lifecycle ---------------------------------------------------------- */
 
 static void on_before_sleep(pl_loop *l, void *ctx)
@@ -472,7 +511,11 @@ static void on_before_sleep(pl_loop *l, void *ctx)
     gw_reap(gw);
 }
 
-static void on_tick(pl_loop *l, void *ctx) { gw_conn_tick(ctx); }
+static void on_tick(pl_loop *l, void *ctx)
+{
+    gw_conn_tick(ctx);
+    gw_limits_tick(ctx);
+}
 
 static void *loop_main(void *arg)
 {
@@ -492,6 +535,9 @@ static pl_status loop_init(pl_gateway *g, int idx, int listen_fd)
     gw->node = g->node;
     gw->idx = idx;
     gw->next_id = ((uint64_t)idx << 56) | 1;
+    gw->keys = g->node->keys; /* before the threads: no lock needed */
+    gw->limtab = g->limtab;
+    gw->trusted = &g->trusted;
     pl_hmap_init(&gw->conns);
     pl_hmap_init(&gw->users);
     pl_hmap_init(&gw->convs);
@@ -523,12 +569,21 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     if (n <= 0)
         n = (int)sysconf(_SC_NPROCESSORS_ONLN);
     g->node = node;
+    g->limtab = pl_limtab_new((size_t)node->cfg.limit_table_size);
+    if (!g->limtab ||
+        pl_cidr_list_parse(node->cfg.trusted_proxies, &g->trusted, NULL, 0) !=
+            PL_OK) { /* the config checked the list */
+        pl_limtab_free(g->limtab);
+        free(g);
+        return PL_ERR_NOMEM;
+    }
     pthread_mutex_init(&g->spare_mu, NULL);
     g->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     g->listen_fd = listen_socket(&sa);
     if (g->listen_fd < 0) {
         pl_log(PL_LOG_ERROR, "listen_failed", "listen", PL_LS,
                node->cfg.listen, "errno", PL_LI, (int64_t)errno, NULL);
+        pl_limtab_free(g->limtab);
         free(g);
         return PL_ERR_IO;
     }
@@ -648,6 +703,7 @@ void pl_gateway_stop(pl_gateway *g)
     if (g->spare_fd >= 0)
         close(g->spare_fd);
     pthread_mutex_destroy(&g->spare_mu);
+    pl_limtab_free(g->limtab); /* after the loops: they release counts */
     free(g->loops);
     free(g->threads);
     free(g);

@@ -36,6 +36,10 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out);
 void pl_gateway_deliver(pl_gateway *g, int kind, const pl_uuid *conv,
                         const pl_uuid *exclude_user, const pl_uuid *only_user,
                         pl_rbuf *frame);
+/* Thread-safe (not from a loop). Gives every loop a copy of the new
+ * keyring; sessions whose token was signed by a key no longer in it are
+ * closed (4001). */
+void pl_gateway_set_keys(pl_gateway *g, const pl_jwt_keyring *kr);
 /* Stops accepting, closes every WebSocket with 1001 and waits up to the
  * grace period for the output to drain. */
 void pl_gateway_drain(pl_gateway *g);

@@ -10,6 +10,7 @@
 
 #include "../core/log.h"
 #include "../core/metrics.h"
+#include "../core/timeutil.h"
 #include "gw_int.h"
 #include "presence_role.h"
 
@@ -20,13 +21,24 @@
 
 static void on_io(pl_loop *l, pl_io *io, uint32_t events);
 
-void gw_conn_accept(gw_loop *gw, int fd, const char *peer)
+void gw_conn_accept(gw_loop *gw, int fd, const char *peer,
+                    const gw_admission *a)
 {
     gw_conn *c = calloc(1, sizeof(*c));
     if (!c) {
+        if (a->lim_state == GW_LIM_COUNTED)
+            pl_limtab_conn_close(gw->limtab, &a->key);
         close(fd);
         return;
     }
+    c->peer_addr = a->peer;
+    c->lim_state = (uint8_t)a->lim_state;
+    c->via_proxy = a->lim_state == GW_LIM_PENDING;
+    c->conn_key = a->key;
+    c->refused = (int8_t)a->refused;
+    c->refuse_retry_ms = (int32_t)a->retry_ms;
+    if (c->refused)
+        gw->refused_conns++;
     c->io.fd = fd;
     c->io.fn = on_io;
     c->gw = gw;
@@ -35,12 +47,15 @@ void gw_conn_accept(gw_loop *gw, int fd, const char *peer)
     c->keep_alive = true;
     c->created_ms = c->last_rx_ms = pl_loop_now_ms(gw->loop);
     c->in_max = (size_t)(gw->node->cfg.max_header + gw->node->cfg.max_body);
+    if (c->refused) /* answered at its head: its body is never wanted */
+        c->in_max = (size_t)gw->node->cfg.max_header;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     pl_dbuf_init(&c->frag, (size_t)gw->node->cfg.max_frame);
     pl_uuid k = pl_hmap_key_u64(c->id);
     if (pl_hmap_put(&gw->conns, &k, c) != PL_OK ||
         pl_loop_io_add(gw->loop, &c->io, EPOLLIN | EPOLLRDHUP) != PL_OK) {
         pl_hmap_del(&gw->conns, &k);
+        gw_limits_release(c);
         close(fd);
         free(c);
         return;
@@ -414,6 +429,7 @@ void gw_reap(gw_loop *gw)
             PL_METRIC_ADD(ws_connections, -1);
         }
         gw_presence_unsubscribe_all(c);
+        gw_limits_release(c);
         outq_free(&c->out);
         pl_dbuf_free(&c->frag);
         free(c->in);
@@ -422,13 +438,22 @@ void gw_reap(gw_loop *gw)
     }
 }
 
-static void tick_conn(gw_conn *c, int64_t now)
+/* The verifier accepts a token until exp + leeway; so does a session. */
+static bool token_expired(const gw_conn *c, int64_t wall_s)
+{
+    bool ws = c->state == GW_WS_OPEN || c->state == GW_WS_LOADING;
+    return ws && c->token_exp <= wall_s - c->gw->keys.leeway_s;
+}
+
+static void tick_conn(gw_conn *c, int64_t now, int64_t wall_s)
 {
     const pl_config *cfg = &c->gw->node->cfg;
     if (c->close_after_flush && c->closing_ms &&
         now - c->closing_ms > (c->shut_wr ? CLOSING_TIMEOUT_MS
                                           : DRAIN_TIMEOUT_MS))
         gw_conn_close(c); /* the peer never answers, or never reads */
+    else if (gw_limits_refused_expired(c, now))
+        gw_conn_close(c); /* refused, and no request came to answer */
     else if (c->state == GW_HTTP && !c->reading_paused && c->in_len > 0 &&
              now - c->request_ms > cfg->header_timeout_ms)
         gw_conn_close(c); /* slow-loris: the request is not complete */
@@ -438,14 +463,18 @@ static void tick_conn(gw_conn *c, int64_t now)
     else if (c->state == GW_WS_OPEN &&
              now - c->last_rx_ms > 2 * cfg->heartbeat_ms)
         gw_ws_close(c, PL_WS_CLOSE_POLICY, "heartbeat timeout");
+    else if (token_expired(c, wall_s)) { /* no in-band re-auth: reconnect */
+        PL_METRIC_ADD(token_closes_total, 1);
+        gw_ws_close(c, GW_CLOSE_TOKEN, "token expired");
+    }
 }
 
 void gw_conn_tick(gw_loop *gw)
 {
-    int64_t now = pl_loop_now_ms(gw->loop);
+    int64_t now = pl_loop_now_ms(gw->loop), wall_s = pl_now_ms() / 1000;
     for (size_t i = 0; i < gw->conns.cap; i++) {
         gw_conn *c = gw->conns.slots[i].val;
-        if (c)
-            tick_conn(c, now); /* closing only marks: the map is unchanged */
+        if (c) /* closing only marks: the map is unchanged */
+            tick_conn(c, now, wall_s);
     }
 }

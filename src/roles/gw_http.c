@@ -83,6 +83,23 @@ void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
     gw_http_respond_fields(c, status, fields, body, len);
 }
 
+void gw_http_respond_retry(gw_conn *c, int status, const char *code,
+                           const char *message, int64_t retry_ms)
+{
+    char fields[256];
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+                          message);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    size_t len = s ? strlen(s) : 0;
+    json_decref(o);
+    snprintf(fields, sizeof(fields),
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+             "Cache-Control: no-store\r\nRetry-After: %lld\r\n",
+             len, (long long)(retry_ms > 0 ? (retry_ms + 999) / 1000 : 1));
+    gw_http_respond_fields(c, status, fields, s ? s : "", len);
+    free(s);
+}
+
 void gw_http_respond_json(gw_conn *c, int status, json_t *body)
 {
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;

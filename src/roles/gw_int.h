@@ -18,12 +18,18 @@
 #include "../core/bucket.h"
 #include "../core/buf.h"
 #include "../core/hmap.h"
+#include "../core/jwt.h"
+#include "../core/limtab.h"
+#include "../core/netaddr.h"
 #include "../proto/http_parse.h"
 #include "../proto/ws.h"
 #include "../proto/ws_msg.h"
 #include "gateway.h"
 
 #define GW_TYPING_SLOTS 8
+/* WebSocket close code: the session's token expired, or the key that
+ * signed it was retired; reconnect with a fresh token. */
+#define GW_CLOSE_TOKEN 4001
 
 typedef struct gw_loop gw_loop;
 typedef struct gw_conn gw_conn;
@@ -92,6 +98,20 @@ struct gw_conn {
     /* presence subscription: the users this connection watches */
     pl_uuid *watching;
     size_t nwatching;
+    /* abuse limits (gw_limits.c) */
+    pl_ipaddr peer_addr; /* the TCP peer */
+    pl_limkey conn_key;  /* what this connection is counted under */
+    uint8_t lim_state;   /* enum gw_lim_state */
+    bool via_proxy;      /* the peer is a trusted proxy */
+    int8_t refused;      /* pl_status of a refusal at accept; 0: none */
+    int32_t refuse_retry_ms;
+    uint64_t token_kid;  /* pl_jwt_kid_hash of the session token's kid */
+};
+
+enum gw_lim_state {
+    GW_LIM_NONE = 0, /* not counted (limits off) */
+    GW_LIM_COUNTED,  /* holds one count under conn_key */
+    GW_LIM_PENDING,  /* from a trusted proxy: counted at its first request */
 };
 
 /* A locally connected user: its connections on this loop and its
@@ -131,6 +151,11 @@ struct gw_loop {
     uint64_t presence_events; /* presence frames delivered on this loop */
     pl_hmap loading; /* user id -> gw_loading: sessions still loading */
     bool draining;
+    pl_jwt_keyring keys; /* this loop's copy: verifies without locks */
+    pl_limtab *limtab;   /* shared by every loop (gateway-owned) */
+    const pl_cidr_list *trusted; /* trusted-proxies, parsed */
+    unsigned sweep_shard;
+    int refused_conns; /* refused, waiting for their request */
 };
 
 /* A user with sessions whose conversation list is being loaded. */
@@ -158,8 +183,19 @@ pl_gateway *gw_gateway(gw_loop *gw);
 int gw_loop_count(pl_gateway *g);
 pl_loop *gw_loop_at(pl_gateway *g, int i);
 
-/* gw_conn.c */
-void gw_conn_accept(gw_loop *gw, int fd, const char *peer);
+/* What gw_limits_admit decided about a new connection. */
+typedef struct gw_admission {
+    pl_ipaddr peer;
+    int lim_state;   /* enum gw_lim_state */
+    pl_limkey key;   /* GW_LIM_COUNTED: the count it holds */
+    int refused;     /* pl_status: answer the first request with 429/503 */
+    int64_t retry_ms;
+} gw_admission;
+
+/* gw_conn.c. The connection releases what the admission counted when it
+ * is reaped (or at once if it cannot be set up). */
+void gw_conn_accept(gw_loop *gw, int fd, const char *peer,
+                    const gw_admission *a);
 /* Takes ownership of one reference of b. Enforces the outbound bound:
  * a durable frame over the limit closes the connection (1008); returns
  * PL_ERR_TOOLARGE then. */
@@ -198,6 +234,10 @@ void gw_http_respond_raw(gw_conn *c, int status, const char *ctype,
  * body may be NULL with len 0 (HEAD, 304). Copies body. */
 void gw_http_respond_fields(gw_conn *c, int status, const char *fields,
                             const void *body, size_t len);
+/* An error with a Retry-After header (seconds, rounded up from retry_ms,
+ * at least 1): 429 too_many_requests and 503 overloaded of the limits. */
+void gw_http_respond_retry(gw_conn *c, int status, const char *code,
+                           const char *message, int64_t retry_ms);
 /* Called when an async request finishes: resumes parsing the next one. */
 void gw_http_request_done(gw_conn *c);
 
@@ -210,6 +250,49 @@ typedef struct gw_request {
 void gw_rest_route(gw_conn *c, const gw_request *r);
 /* Verifies the bearer token of a request into c's session fields. */
 pl_status gw_auth_token(gw_conn *c, const char *token, size_t len);
+
+/* gw_limits.c: the abuse limits (docs/SECURITY.md). */
+/* At accept, for a peer that is not a trusted proxy: counts the
+ * connection under its address, or marks it refused (its first request
+ * is answered 429/503, then it closes). false: closed at once (too many
+ * refused connections waiting for their request on this loop). */
+bool gw_limits_admit(gw_loop *gw, int fd, gw_admission *a);
+/* The tick's verdict on a refused connection: true when it waited too
+ * long for its request (it is closed without an answer). */
+bool gw_limits_refused_expired(gw_conn *c, int64_t now_ms);
+/* Before routing a request: a connection from a trusted proxy is counted
+ * under the forwarded client at its first request. false: answered
+ * (429/503, connection closing). */
+bool gw_limits_request(gw_conn *c, const gw_request *r);
+/* The client of this request: the peer, or whom a trusted proxy names. */
+pl_ipaddr gw_limits_client(gw_conn *c, const pl_http_request *req);
+void gw_limits_release(gw_conn *c); /* when the connection is freed */
+
+/* Login / register throttles. A ticket holds the budget tokens an attempt
+ * took; the attempt's outcome decides which are given back. */
+typedef struct gw_ticket {
+    pl_limkey user, ip;
+    uint8_t held; /* GW_TICKET_USER | GW_TICKET_IP */
+    uint8_t kind; /* GW_TICKET_LOGIN | GW_TICKET_REGISTER */
+} gw_ticket;
+enum { GW_TICKET_USER = 1, GW_TICKET_IP = 2 };
+enum { GW_TICKET_LOGIN = 1, GW_TICKET_REGISTER = 2 };
+enum gw_auth_outcome {
+    GW_AUTH_OK = 1,    /* login: the name's budget refills, the address's
+                          token comes back (only failures count) */
+    GW_AUTH_FAILED,    /* wrong credentials: the tokens stay spent */
+    GW_AUTH_NOT_TRIED, /* no verdict (queue full, store error): all back */
+};
+/* false: answered 429 (or 503 when the table is full). */
+bool gw_limits_login_begin(gw_conn *c, const gw_request *r,
+                           const char *username, gw_ticket *t);
+bool gw_limits_register_begin(gw_conn *c, const gw_request *r, gw_ticket *t);
+/* Thread-safe: the hash workers call it with the job's loop. */
+void gw_limits_auth_end(gw_loop *gw, gw_ticket *t, int outcome);
+/* Loop tick: loop 0 sweeps a shard of the table and updates metrics. */
+void gw_limits_tick(gw_loop *gw);
+/* After gw->keys changed: closes sessions whose key was retired. */
+void gw_limits_keys_changed(gw_loop *gw);
 
 /* gw_ws.c */
 void gw_ws_upgrade(gw_conn *c, const gw_request *r);

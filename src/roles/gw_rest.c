@@ -51,18 +51,20 @@ static void job_done(pl_loop *l, void *arg)
     job_free(j);
 }
 
-void rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j)
+pl_status rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j)
 {
     if (!j) {
         gw_http_respond_error(c, 500, "internal", "out of memory");
-        return;
+        return PL_ERR_NOMEM;
     }
     gw_conn_pause(c);
     if (pl_workpool_submit(pool, c->gw->loop, rest_job_run, job_done, j) != PL_OK) {
         job_free(j);
         gw_http_respond_error(c, 503, "overloaded", "server busy, retry later");
         gw_conn_resume(c);
+        return PL_ERR_BUSY;
     }
+    return PL_OK;
 }
 
 void rest_error(rest_job *j, int status, const char *code, const char *msg)
@@ -372,6 +374,8 @@ static void route_v1(gw_conn *c, const gw_request *r, const path *p)
 void gw_rest_route(gw_conn *c, const gw_request *r)
 {
     path p;
+    if (!gw_limits_request(c, r))
+        return; /* answered: over a per-address limit */
     split_path(r->req->path, &p);
     if (p.n == 1 && (seg_is(&p, 0, "healthz") || seg_is(&p, 0, "readyz") ||
                      seg_is(&p, 0, "metrics")))

@@ -25,6 +25,7 @@ struct rest_job {
     bool has_cursor;
     pl_uuid cursor;
     int64_t count; /* a count a handler computes (e.g. members) */
+    gw_ticket ticket; /* login / register throttle tokens (gw_limits.c) */
     /* response */
     int status;
     json_t *out; /* owned */
@@ -34,8 +35,9 @@ struct rest_job {
 rest_job *rest_job_new(gw_conn *c, rest_work_fn work);
 /* The pool-side half of a job: runs j->work (a pl_work_fn). */
 void rest_job_run(pl_worker *w, void *arg);
-/* Submits j to pool; on a full queue answers 503 and frees j. */
-void rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j);
+/* Submits j to pool; on a full queue answers 503 and frees j (then not
+ * PL_OK). j NULL: answers 500. */
+pl_status rest_submit(gw_conn *c, pl_workpool *pool, rest_job *j);
 void rest_error(rest_job *j, int status, const char *code, const char *msg);
 /* Maps a store status to an error response (for unexpected failures). */
 void rest_store_error(rest_job *j, pl_status st);

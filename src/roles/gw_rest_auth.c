@@ -11,10 +11,11 @@
 pl_status gw_auth_token(gw_conn *c, const char *token, size_t len)
 {
     pl_jwt_claims cl;
-    pl_status st = pl_jwt_verify(&c->gw->node->keys, token, len,
+    pl_status st = pl_jwt_verify(&c->gw->keys, token, len,
                                  pl_now_ms() / 1000, &cl);
     if (st != PL_OK)
         return PL_ERR_UNAUTH;
+    c->token_kid = pl_jwt_kid_hash(cl.kid);
     c->user_id = cl.sub;
     memcpy(c->username, cl.username, sizeof(c->username));
     c->username[sizeof(c->username) - 1] = '\0';
@@ -41,6 +42,7 @@ static void register_work(pl_worker *w, rest_job *j)
     pl_status st = pl_auth_hash_password(&j->node->cfg, json_string_value(pwj),
                                          json_string_length(pwj), u.pw_hash);
     if (st != PL_OK) {
+        gw_limits_auth_end(j->gw, &j->ticket, GW_AUTH_NOT_TRIED);
         rest_error(j, 503, "overloaded", "could not hash the password");
         return;
     }
@@ -53,6 +55,7 @@ static void register_work(pl_worker *w, rest_job *j)
         return;
     }
     if (st != PL_OK) {
+        gw_limits_auth_end(j->gw, &j->ticket, GW_AUTH_NOT_TRIED);
         rest_store_error(j, st);
         return;
     }
@@ -84,17 +87,31 @@ static json_t *credentials(gw_conn *c, const gw_request *r)
     return o;
 }
 
+/* Hands a login or register job to the hash pool, giving its throttle
+ * tokens back if it never runs. */
+static void submit_auth(gw_conn *c, rest_job *j, json_t *o, gw_ticket *t)
+{
+    if (j) {
+        j->in = o;
+        j->ticket = *t;
+    } else {
+        json_decref(o);
+    }
+    if (rest_submit(c, c->gw->node->hash_pool, j) != PL_OK)
+        gw_limits_auth_end(c->gw, t, GW_AUTH_NOT_TRIED);
+}
+
 void rest_register(gw_conn *c, const gw_request *r)
 {
+    gw_ticket t;
     json_t *o = credentials(c, r);
     if (!o)
         return;
-    rest_job *j = rest_job_new(c, register_work);
-    if (j)
-        j->in = o;
-    else
-        json_decref(o);
-    rest_submit(c, c->gw->node->hash_pool, j);
+    if (!gw_limits_register_begin(c, r, &t)) {
+        json_decref(o); /* answered 429 */
+        return;
+    }
+    submit_auth(c, rest_job_new(c, register_work), o, &t);
 }
 
 /* --- login ---------------------------------------------------------------- */
@@ -106,16 +123,19 @@ static void login_work(pl_worker *w, rest_job *j)
     pl_user u;
     pl_status st = pl_store_user_by_name(w->store, name, &u);
     if (st != PL_OK && st != PL_ERR_NOTFOUND) {
+        gw_limits_auth_end(j->gw, &j->ticket, GW_AUTH_NOT_TRIED);
         rest_store_error(j, st);
         return;
     }
     const char *hash = st == PL_OK ? u.pw_hash : "!";
     if (pl_auth_verify_password(&j->node->cfg, hash, json_string_value(pwj),
                                 json_string_length(pwj)) != PL_OK) {
+        gw_limits_auth_end(j->gw, &j->ticket, GW_AUTH_FAILED);
         PL_METRIC_ADD(auth_failures_total, 1);
         rest_error(j, 401, "invalid_credentials", "wrong username or password");
         return;
     }
+    gw_limits_auth_end(j->gw, &j->ticket, GW_AUTH_OK);
     char token[PL_JWT_MAX_TOKEN], id[PL_UUID_STRLEN + 1],
         ts[PL_TIME_STRLEN + 1];
     int64_t exp;
@@ -143,12 +163,12 @@ void rest_login(gw_conn *c, const gw_request *r)
                               "username and password (strings) are required");
         return;
     }
-    rest_job *j = rest_job_new(c, login_work);
-    if (j)
-        j->in = o;
-    else
-        json_decref(o);
-    rest_submit(c, c->gw->node->hash_pool, j);
+    gw_ticket t;
+    if (!gw_limits_login_begin(c, r, name, &t)) {
+        json_decref(o); /* answered 429 */
+        return;
+    }
+    submit_auth(c, rest_job_new(c, login_work), o, &t);
 }
 
 /* --- me and users --------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #ifndef PL_NODE_H
 #define PL_NODE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "../backends/bus.h"
@@ -23,7 +24,8 @@ typedef struct pl_node {
     pl_store *store;
     pl_bus *bus;
     pl_presence *presence;
-    pl_jwt_keyring keys;
+    pl_jwt_keyring keys;   /* the master copy; loops keep their own */
+    pthread_mutex_t keys_mu; /* keys: replaced on reload, read to mint */
     pl_workpool *store_pool; /* store reads and small writes for REST */
     pl_workpool *hash_pool;  /* Argon2id: slow, memory-hard, capped */
     struct pl_messaging *messaging;

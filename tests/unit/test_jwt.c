@@ -500,6 +500,76 @@ static void test_keyring_file(void)
     CHECK_EQ_INT(rmdir(dir), 0); /* no temp files left behind */
 }
 
+/* rotate / retire on a real file, and reload picking them up */
+static void test_keyfile_edits(void)
+{
+    char dir[] = "/tmp/pl_test_jwtrot_XXXXXX", path[400], kid[PL_JWT_KID_MAX + 1];
+    char tok[PL_JWT_MAX_TOKEN];
+    pl_jwt_keyring a, live;
+    pl_jwt_claims c;
+    pl_uuid sub;
+    struct stat stt;
+
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/jwt-keys", dir);
+    /* no file yet: nothing to rotate or reload */
+    CHECK_EQ_INT(pl_jwt_keys_rotate(dir, kid), PL_ERR_NOTFOUND);
+    memset(&live, 0, sizeof live);
+    CHECK_EQ_INT(pl_jwt_keyring_reload(dir, &live), PL_ERR_NOTFOUND);
+    CHECK_EQ_INT(pl_jwt_keyring_load(dir, "i", "a", 600, &live), PL_OK);
+    char first[PL_JWT_KID_MAX + 1];
+    memcpy(first, live.keys[0].kid, sizeof first);
+    pl_uuid_v4(&sub);
+    CHECK_EQ_INT(pl_jwt_sign(&live, &sub, "x", NOW, tok, sizeof tok), PL_OK);
+
+    CHECK_EQ_INT(pl_jwt_keys_rotate(dir, kid), PL_OK);
+    CHECK(strcmp(kid, first) != 0);
+    CHECK_EQ_INT(stat(path, &stt), 0);
+    CHECK_EQ_INT(stt.st_mode & 0777, 0600);
+    /* reload keeps issuer etc. and gets both keys, the new one first */
+    live.leeway_s = 9;
+    CHECK_EQ_INT(pl_jwt_keyring_reload(dir, &live), PL_OK);
+    CHECK_EQ_INT(live.nkeys, 2);
+    CHECK_STR(live.keys[0].kid, kid);
+    CHECK_STR(live.keys[1].kid, first);
+    CHECK_STR(live.issuer, "i");
+    CHECK_EQ_INT(live.leeway_s, 9);
+    /* the old token still verifies and says which key signed it */
+    CHECK_EQ_INT(pl_jwt_verify(&live, tok, strlen(tok), NOW, &c), PL_OK);
+    CHECK_STR(c.kid, first);
+    CHECK(pl_jwt_kid_hash(first) != pl_jwt_kid_hash(kid));
+    /* new tokens carry the new kid */
+    char tok2[PL_JWT_MAX_TOKEN];
+    CHECK_EQ_INT(pl_jwt_sign(&live, &sub, "x", NOW, tok2, sizeof tok2), PL_OK);
+    CHECK_EQ_INT(pl_jwt_verify(&live, tok2, strlen(tok2), NOW, &c), PL_OK);
+    CHECK_STR(c.kid, kid);
+    /* the signing key cannot be retired; an unknown one is not found */
+    CHECK_EQ_INT(pl_jwt_keys_retire(dir, kid), PL_ERR_FORBIDDEN);
+    CHECK_EQ_INT(pl_jwt_keys_retire(dir, "nope"), PL_ERR_NOTFOUND);
+    CHECK_EQ_INT(pl_jwt_keys_retire(dir, first), PL_OK);
+    CHECK_EQ_INT(pl_jwt_keyring_reload(dir, &live), PL_OK);
+    CHECK_EQ_INT(live.nkeys, 1);
+    CHECK_EQ_INT(pl_jwt_verify(&live, tok, strlen(tok), NOW, &c),
+                 PL_ERR_UNAUTH);
+    CHECK_EQ_INT(pl_jwt_verify(&live, tok2, strlen(tok2), NOW, &c), PL_OK);
+    /* at most PL_JWT_MAX_KEYS */
+    for (int i = 1; i < PL_JWT_MAX_KEYS; i++)
+        CHECK_EQ_INT(pl_jwt_keys_rotate(dir, kid), PL_OK);
+    CHECK_EQ_INT(pl_jwt_keys_rotate(dir, kid), PL_ERR_TOOLARGE);
+    CHECK_EQ_INT(pl_jwt_keyring_load(dir, "i", "a", 600, &a), PL_OK);
+    CHECK_EQ_INT(a.nkeys, PL_JWT_MAX_KEYS);
+    /* a malformed file is not applied: the keys in use stay */
+    write_text(path, "garbage\n");
+    CHECK_EQ_INT(pl_jwt_keyring_reload(dir, &live), PL_ERR_INVALID);
+    CHECK_EQ_INT(live.nkeys, 1);
+    CHECK_EQ_INT(pl_jwt_keys_rotate(dir, kid), PL_ERR_INVALID);
+
+    unlink(path);
+    snprintf(path, sizeof path, "%s/.jwt-keys.lock", dir);
+    unlink(path);
+    CHECK_EQ_INT(rmdir(dir), 0); /* no temp files left behind */
+}
+
 int main(void)
 {
     setup_ring();
@@ -511,5 +581,6 @@ int main(void)
     test_garbage();
     test_rotation();
     test_keyring_file();
+    test_keyfile_edits();
     UNIT_DONE();
 }
