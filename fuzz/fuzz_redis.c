@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     redisReader *rd = redisReaderCreate();
     if (!rd)
         return 0;
+    pl_redis_reader_limit(rd); /* as on every connection */
     redisReaderFeed(rd, (const char *)data, size);
     for (int i = 0; i < 16; i++) {
         void *rep = NULL;

@@ -157,6 +157,13 @@ uint16_t pl_redis_crc16(const void *buf, size_t len);
  * one (first '{', then the first '}' after it), else of the whole key. */
 uint16_t pl_redis_key_slot(const void *key, size_t len);
 
+/* Most elements an array reply may announce; more is a protocol error. */
+#define PL_REDIS_MAX_ELEMENTS (1 << 20)
+/* Makes rd refuse array replies above PL_REDIS_MAX_ELEMENTS instead of
+ * allocating what the peer announces (hiredis 0.14 has no limit). Call on
+ * every reader: each connection's c->reader. Thread-safe. */
+void pl_redis_reader_limit(redisReader *rd);
+
 typedef enum pl_redis_redirect {
     PL_REDIS_NOT_REDIRECT = 0,
     PL_REDIS_MOVED,

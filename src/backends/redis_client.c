@@ -72,6 +72,7 @@ redisContext *rnode_ctx(pl_redis *r, int i)
         return NULL;
     }
     redisEnableKeepAlive(c);
+    pl_redis_reader_limit(c->reader);
     n->c = c;
     n->worked = false;
     r->stats.connects++;

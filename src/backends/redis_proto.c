@@ -173,3 +173,4 @@ pl_status pl_redis_slots_decode(const redisReply *r, const char *self_host,
     }
     return PL_OK;
 }
+

@@ -163,6 +163,7 @@ static redisContext *sub_conn(pl_redis_sub *s, int node)
     tv = (struct timeval){ms / 1000, (ms % 1000) * 1000};
     redisSetTimeout(c, tv);
     redisEnableKeepAlive(c);
+    pl_redis_reader_limit(c->reader);
     sc->c = c;
     return c;
 }

@@ -181,8 +181,34 @@ static void test_slots_decode(void)
     CHECK_EQ_INT(pl_redis_slots_decode(NULL, "h", rg, 8, &n), PL_ERR_INVALID);
 }
 
+/* Regression (fuzz_redis, out-of-memory): an array header announcing half a
+ * billion elements made hiredis calloc 4.4 GB before any element arrived.
+ * A limited reader refuses it; arrays within the limit still parse. */
+static void test_reader_limit(void)
+{
+    void *rep = NULL;
+    redisReader *rd = redisReaderCreate();
+    CHECK(rd != NULL);
+    if (!rd)
+        return;
+    pl_redis_reader_limit(rd);
+    redisReaderFeed(rd, "*2\r\n$1\r\na\r\n:7\r\n", 15);
+    CHECK(redisReaderGetReply(rd, &rep) == REDIS_OK && rep != NULL);
+    if (rep) {
+        CHECK(((redisReply *)rep)->type == REDIS_REPLY_ARRAY);
+        CHECK_EQ_INT(((redisReply *)rep)->elements, 2);
+        freeReplyObject(rep);
+    }
+    rep = NULL;
+    redisReaderFeed(rd, "*555555551\r\n", 13);
+    CHECK(redisReaderGetReply(rd, &rep) == REDIS_ERR);
+    CHECK(rep == NULL);
+    redisReaderFree(rd);
+}
+
 int main(void)
 {
+    test_reader_limit();
     test_crc16();
     test_redirect();
     test_addr();
