@@ -201,7 +201,9 @@ static bool process_one(gw_conn *c, size_t *off)
     c->keep_alive = wants_keep_alive(&req) && !c->gw->draining;
     PL_METRIC_ADD(http_requests_total, 1);
     gw_request r = {&req, base + n, blen};
-    gw_rest_route(c, &r); /* copies what it keeps */
+    /* per-address limits first, for every route (else answered 429) */
+    if (gw_limits_request(c, &r))
+        gw_rest_route(c, &r); /* copies what it keeps */
     *off += (size_t)n + blen;
     return true;
 }

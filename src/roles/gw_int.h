@@ -260,9 +260,10 @@ bool gw_limits_admit(gw_loop *gw, int fd, gw_admission *a);
 /* The tick's verdict on a refused connection: true when it waited too
  * long for its request (it is closed without an answer). */
 bool gw_limits_refused_expired(gw_conn *c, int64_t now_ms);
-/* Before routing a request: a connection from a trusted proxy is counted
- * under the forwarded client at its first request. false: answered
- * (429/503, connection closing). */
+/* Called by gw_http.c before any route (REST, WebSocket, whatever else
+ * is served): answers a connection refused at accept, and counts a
+ * connection from a trusted proxy under the forwarded client at its first
+ * request. false: answered (429/503, connection closing). */
 bool gw_limits_request(gw_conn *c, const gw_request *r);
 /* The client of this request: the peer, or whom a trusted proxy names. */
 pl_ipaddr gw_limits_client(gw_conn *c, const pl_http_request *req);
