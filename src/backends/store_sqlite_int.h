@@ -82,24 +82,8 @@ enum pl_sq_table { SQ_T_USERS, SQ_T_CONVS, SQ_T__COUNT };
  * of the commit that runs the merge (~20-40 ms at 8192 on a 2-core VM). */
 #define PL_SQ_MERGE_ROWS 8192
 
-/* The WAL checkpointer (store_sqlite_ckpt.c): its own thread and
- * connection; db NULL when not running. */
-typedef struct pl_sq_ckpt {
-    sqlite3 *db;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop;
-    uint64_t runs;
-} pl_sq_ckpt;
-
-/* Takes ownership of db (closed by stop). */
-pl_status pl_sq_ckpt_start(pl_sq_ckpt *k, sqlite3 *db);
-void pl_sq_ckpt_stop(pl_sq_ckpt *k);
-
 typedef struct pl_sq_store {
     struct pl_store base; /* first: the wrappers reach base.ops */
-    pl_sq_ckpt ckpt;
     char path[PATH_MAX];
     int sync_full;      /* 1 = synchronous=FULL, 0 = NORMAL */
     int64_t merge_rows; /* PL_SQ_MERGE_ROWS; tests lower it */
