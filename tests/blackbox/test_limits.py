@@ -153,7 +153,9 @@ def test_connection_rate_per_ip_429_with_retry_after(server_factory):
     r = _get(srv)
     retry = _assert_429(r)
     assert b"too many new connections" in r[2]
-    assert retry == 1  # one token per second
+    # one token per second; rounded up, so a refill that is a hair over a
+    # second away (timer granularity under load) reads 2
+    assert 1 <= retry <= 2
     assert _get(srv, "127.0.0.3")[0] == 200  # other addresses unaffected
     time.sleep(retry + 0.1)
     assert _get(srv)[0] == 200
