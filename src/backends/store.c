@@ -177,9 +177,31 @@ pl_status pl_store_msg_by_client_id(pl_store_conn *c, const pl_uuid *conv,
                : PL_ERR;
 }
 
+/* Rows no backend may store, checked once here for all of them: the
+ * whole batch is refused before anything is written. */
+static pl_status check_batch(const pl_msg *msgs, size_t nmsgs,
+                             const pl_read_offset *offs, size_t noffs)
+{
+    for (size_t i = 0; i < nmsgs; i++) {
+        const pl_msg *m = &msgs[i];
+        if (m->seq <= 0 || m->content_len > INT32_MAX ||
+            (!m->content && m->content_len) ||
+            strnlen(m->client_msg_id, sizeof(m->client_msg_id)) >
+                PL_CLIENT_MSG_ID_MAX)
+            return PL_ERR_INVALID;
+    }
+    for (size_t i = 0; i < noffs; i++)
+        if (offs[i].seq < 0)
+            return PL_ERR_INVALID;
+    return PL_OK;
+}
+
 pl_status pl_store_append(pl_store_conn *c, const pl_msg *msgs, size_t nmsgs,
                           const pl_read_offset *offs, size_t noffs)
 {
+    pl_status rc = check_batch(msgs, nmsgs, offs, noffs);
+    if (rc != PL_OK)
+        return rc;
     return c->ops->append ? c->ops->append(c, msgs, nmsgs, offs, noffs)
                           : PL_ERR;
 }
@@ -198,6 +220,9 @@ pl_status pl_store_msgs_range(pl_store_conn *c, const pl_uuid *conv,
 pl_status pl_store_read_offsets(pl_store_conn *c, const pl_read_offset *offs,
                                 size_t n)
 {
+    pl_status rc = check_batch(NULL, 0, offs, n);
+    if (rc != PL_OK)
+        return rc;
     return c->ops->read_offsets ? c->ops->read_offsets(c, offs, n) : PL_ERR;
 }
 

@@ -144,16 +144,6 @@ pl_status pl_pg_msgs_range(pl_store_conn *conn, const pl_uuid *conv,
 /* --- writing ---------------------------------------------------------------
  */
 
-static pl_status check_msg(const pl_msg *m)
-{
-    if (m->seq <= 0 || m->content_len > INT32_MAX ||
-        (!m->content && m->content_len) ||
-        strnlen(m->client_msg_id, sizeof(m->client_msg_id)) >
-            PL_CLIENT_MSG_ID_MAX)
-        return PL_ERR_INVALID;
-    return PL_OK;
-}
-
 /* $1..$7: one array per message column. */
 static void msg_arrays(pl_pg_params *p, const pl_msg *m, size_t n)
 {
@@ -214,12 +204,7 @@ pl_status pl_pg_append(pl_store_conn *conn, const pl_msg *msgs, size_t nmsgs,
 
     if (nmsgs == 0 && noffs == 0)
         return PL_OK;
-    for (size_t i = 0; i < nmsgs; i++)
-        if ((rc = check_msg(&msgs[i])) != PL_OK)
-            return rc;
-    for (size_t i = 0; i < noffs; i++)
-        if (offs[i].seq < 0)
-            return PL_ERR_INVALID;
+    /* rows are validated by pl_store_append (store.c) */
     p = pl_pg_params_begin(c);
     msg_arrays(p, msgs, nmsgs);
     offset_arrays(p, offs, noffs);

@@ -389,16 +389,6 @@ pl_status pl_sq_msgs_range(pl_store_conn *conn, const pl_uuid *conv,
 
 /* --- writing ----------------------------------------------------------- */
 
-static pl_status check_msg(const pl_msg *m)
-{
-    if (m->seq <= 0 || m->content_len > INT32_MAX ||
-        (!m->content && m->content_len) ||
-        strnlen(m->client_msg_id, sizeof(m->client_msg_id)) >
-            PL_CLIENT_MSG_ID_MAX)
-        return PL_ERR_INVALID;
-    return PL_OK;
-}
-
 /* PL_ERR_CONFLICT if (conv, seq) or (conv, sender, cmid) is stored. */
 static pl_status check_fences(pl_sq_conn *c, int64_t crow, int64_t srow,
                               const pl_msg *m)
@@ -423,10 +413,8 @@ static pl_status insert_msg(pl_sq_conn *c, const pl_msg *m)
 {
     sqlite3_stmt *st = c->st[SQ_MSG_INSERT];
     pl_sq_tent e;
-    pl_status rc = check_msg(m);
-
-    if (rc == PL_OK)
-        rc = pl_sq_rowid(c, SQ_T_CONVS, &m->conv_id, &e.conv);
+    /* rows are validated by pl_store_append (store.c) */
+    pl_status rc = pl_sq_rowid(c, SQ_T_CONVS, &m->conv_id, &e.conv);
     if (rc == PL_OK)
         rc = pl_sq_rowid(c, SQ_T_USERS, &m->sender_id, &e.sender);
     if (rc == PL_OK)
@@ -462,8 +450,6 @@ static pl_status upsert_offset(pl_sq_conn *c, const pl_read_offset *o)
         rc = pl_sq_rowid(c, SQ_T_USERS, &o->user_id, &urow);
     if (rc != PL_OK)
         return rc;
-    if (o->seq < 0)
-        return PL_ERR_INVALID;
     sqlite3_bind_int64(st, 1, crow);
     sqlite3_bind_int64(st, 2, urow);
     sqlite3_bind_int64(st, 3, o->seq);
