@@ -35,6 +35,11 @@ struct pl_config;
  * "add"|"remove"}. Gateways keep their online index with it. */
 #define PL_TOPIC_MEMBERSHIP "membership"
 
+/* Cluster mode only: client requests (sends, reads) on their way to the
+ * messaging instance that owns the conversation; payload: a PL_CW_REQ
+ * record (roles/cluster_wire.h). Key: conversation. */
+#define PL_TOPIC_SENDS "sends"
+
 typedef struct pl_bus pl_bus;
 
 /* Event metadata passed along with the payload. */

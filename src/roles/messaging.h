@@ -49,6 +49,8 @@ struct pl_msg_req {
     void *ctx;        /* the submitter's */
     uint64_t ctx_id;
     int ctx_kind;
+    uint32_t ctx_loop; /* the submitter's loop, for replies across
+                          processes (cluster_wire.h) */
     int dup_of;       /* internal: index of an in-batch original, or -1 */
 };
 
