@@ -17,6 +17,8 @@
 #ifndef PL_BUS_H
 #define PL_BUS_H
 
+#include <stdbool.h>
+
 #include "../core/buf.h"
 #include "../core/status.h"
 #include "../core/uuid.h"
@@ -49,17 +51,59 @@ typedef struct pl_bus_msg {
     pl_uuid exclude_user; /* nil: none; else do not deliver to this user */
     pl_uuid only_user;    /* nil: every member; else only this user */
     uint64_t coalesce;    /* 0, or a key: latest wins in output queues */
-    pl_rbuf *payload;     /* borrowed */
+    int64_t seq;          /* messages: the message's seq; else 0 */
+    pl_rbuf *payload;     /* borrowed; NULL: end of a batch (see below) */
 } pl_bus_msg;
 
+/* Handlers of a remote bus (Kafka) are called on the bus's consumer
+ * thread, one call per event, then once per batch with m->payload NULL:
+ * the handler flushes what it buffered (a fan-out writes its batch to
+ * Redis) and returns only when that is done or the bus is stopping,
+ * because the bus commits the batch's offsets after that call. The
+ * in-process bus never makes the end-of-batch call. */
 typedef void (*pl_bus_handler)(void *ctx, const pl_bus_msg *m);
 
 pl_status pl_bus_open(const struct pl_config *cfg, pl_bus **out);
+/* Stops (if needed) and frees. */
 void pl_bus_close(pl_bus *b);
 const char *pl_bus_name(const pl_bus *b);
-/* Subscribe before the node starts serving. */
-pl_status pl_bus_subscribe(pl_bus *b, const char *topic, pl_bus_handler h,
-                           void *ctx);
+/* true when events cross processes (Kafka): cluster mode. */
+bool pl_bus_is_remote(const pl_bus *b);
+/* Subscribe before pl_bus_start. group names who shares the events: every
+ * process subscribing under the same group gets each event once between
+ * them (work sharing: "fanout"); NULL: every process gets every event
+ * (broadcast, from the time it starts). In-process: ignored. */
+pl_status pl_bus_subscribe(pl_bus *b, const char *topic, const char *group,
+                           pl_bus_handler h, void *ctx);
+/* Starts delivering to the subscribers (Kafka: consumer threads). */
+pl_status pl_bus_start(pl_bus *b);
+/* Stops delivering: when it returns no handler runs or will run; waits
+ * up to timeout_ms for published events to be acknowledged. Idempotent. */
+void pl_bus_stop(pl_bus *b, int timeout_ms);
 pl_status pl_bus_publish(pl_bus *b, const pl_bus_msg *m);
+/* Waits up to timeout_ms until every event published so far is durable
+ * (Kafka: acknowledged by the brokers). PL_OK, or PL_AGAIN on timeout, or
+ * PL_ERR_IO when one of them failed since the last call. */
+pl_status pl_bus_flush(pl_bus *b, int timeout_ms);
+
+/* --- work streams (remote buses only) -------------------------------------
+ * A consumer-group member that polls batches itself and says when they are
+ * processed: the messaging role takes PL_TOPIC_SENDS this way. Events of
+ * one key come in order; each event is delivered at least once (again
+ * after a crash or a rebalance, from the last commit). Used from one
+ * thread. */
+typedef struct pl_bus_stream pl_bus_stream;
+/* PL_ERR_INVALID on the in-process bus. */
+pl_status pl_bus_stream_open(pl_bus *b, const char *topic, const char *group,
+                             pl_bus_stream **out);
+/* Up to max events into out (their payloads are valid until the next
+ * poll), waiting up to timeout_ms for the first. *epoch is bumped each
+ * time partitions were assigned or revoked: state tied to owning a key
+ * (sequencers) must then be dropped. Returns the count (0: none). */
+size_t pl_bus_stream_poll(pl_bus_stream *s, pl_bus_msg *out, size_t max,
+                          int timeout_ms, uint64_t *epoch);
+/* Everything polled so far is processed: commits it. */
+pl_status pl_bus_stream_commit(pl_bus_stream *s);
+void pl_bus_stream_close(pl_bus_stream *s);
 
 #endif

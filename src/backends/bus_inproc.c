@@ -34,8 +34,10 @@ static pl_status inproc_open(const struct pl_config *cfg, pl_bus **out)
 static void inproc_close(pl_bus *b) { free(b); }
 
 static pl_status inproc_subscribe(pl_bus *b_, const char *topic,
-                                  pl_bus_handler h, void *ctx)
+                                  const char *group, pl_bus_handler h,
+                                  void *ctx)
 {
+    (void)group; /* one process: every subscriber gets every event */
     inproc_bus *b = (inproc_bus *)b_;
     if (b->nsubs == MAX_SUBS || strlen(topic) >= sizeof(b->subs[0].topic))
         return PL_ERR_TOOLARGE;

@@ -119,6 +119,10 @@ pl_status pl_kafka_consumer_store(pl_kafka_consumer *c, const pl_kafka_msg *m);
  * (logged; the offsets stay marked, the next commit retries them). */
 pl_status pl_kafka_consumer_commit(pl_kafka_consumer *c);
 
+/* Bumped each time the consumer's partition assignment changes (a
+ * rebalance gave or took partitions), inside poll. */
+uint64_t pl_kafka_consumer_epoch(const pl_kafka_consumer *c);
+
 /* Commits the marked offsets, leaves the group (its partitions move to
  * the other members at once) and frees. NULL is a no-op. */
 void pl_kafka_consumer_free(pl_kafka_consumer *c);

@@ -11,6 +11,7 @@
 
 struct pl_kafka_consumer {
     rd_kafka_t *rk;
+    uint64_t epoch; /* +1 per assignment change (on the polling thread) */
 };
 
 /* Commits the stored offsets, synchronously. Nothing stored is success. */
@@ -50,9 +51,11 @@ static void assign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
+    pl_kafka_consumer *k = opaque;
     pl_log(PL_LOG_INFO, "kafka_rebalance", "client", PL_LS, rd_kafka_name(rk),
            "event", PL_LS, rd_kafka_err2name(e), "partitions", PL_LI,
            (int64_t)parts->cnt, NULL);
+    k->epoch++;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         assign(rk, parts, 0);
         return;
@@ -97,7 +100,8 @@ static pl_status subscribe(rd_kafka_t *rk, const char *const *topics, size_t n,
     return PL_OK;
 }
 
-static rd_kafka_conf_t *consumer_conf(const pl_kafka_conf *c, char *err,
+static rd_kafka_conf_t *consumer_conf(const pl_kafka_conf *c,
+                                      pl_kafka_consumer *k, char *err,
                                       size_t errcap)
 {
     char kb[32];
@@ -119,6 +123,7 @@ static rd_kafka_conf_t *consumer_conf(const pl_kafka_conf *c, char *err,
         return NULL;
     }
     rd_kafka_conf_set_rebalance_cb(rc, rebalance_cb);
+    rd_kafka_conf_set_opaque(rc, k);
     return rc;
 }
 
@@ -134,7 +139,7 @@ pl_kafka_consumer *pl_kafka_consumer_new(const pl_kafka_conf *c,
         snprintf(err, errcap, "kafka: out of memory");
         return NULL;
     }
-    rc = consumer_conf(c, err, errcap);
+    rc = consumer_conf(c, k, err, errcap);
     if (!rc)
         goto fail;
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rc, err, errcap);
@@ -209,6 +214,11 @@ pl_status pl_kafka_consumer_store(pl_kafka_consumer *c, const pl_kafka_msg *m)
 pl_status pl_kafka_consumer_commit(pl_kafka_consumer *c)
 {
     return commit_stored(c->rk);
+}
+
+uint64_t pl_kafka_consumer_epoch(const pl_kafka_consumer *c)
+{
+    return c->epoch;
 }
 
 void pl_kafka_consumer_free(pl_kafka_consumer *c)

@@ -147,6 +147,22 @@ static const opt opts[] = {
     INT("presence-queue", presence_queue, 16, 16 * MIB, "65536",
         "presence=redis: connects/disconnects waiting for Redis; above it "
         "they wait for the next refresh"),
+    /* --- bus = kafka (backends/bus_kafka.c) --- */
+    STR("kafka-brokers", kafka_brokers, NULL, "127.0.0.1:9092",
+        "bus=kafka: Kafka bootstrap brokers (comma list of HOST:PORT)"),
+    INT("kafka-partitions", kafka_partitions, 1, 10000, "8",
+        "bus=kafka: partitions of the topics parleyd creates when missing "
+        "(the most messaging or fanout instances that share the work)"),
+    INT("kafka-replication", kafka_replication, 1, 16, "1",
+        "bus=kafka: replication factor of the topics parleyd creates (3 in "
+        "production; 1 for a one-broker development cluster)"),
+    INT("kafka-queue", kafka_queue, 1000, 10000000, "100000",
+        "bus=kafka: messages a producer holds before the broker acknowledged "
+        "them; above it publishing answers busy"),
+    STR("jwt-keys-file", jwt_keys_file, NULL, "",
+        "the JWT signing keys (created if missing; default DATA_DIR/jwt-keys)"
+        "; every instance of a cluster names the same file (keep the name "
+        "jwt-keys: `parley admin rotate-key --data-dir` edits DIR/jwt-keys)"),
     STR("gateway-id", gateway_id, check_gateway_id, "auto",
         "this gateway's name in Redis presence, unique per process (auto: "
         "HOSTNAME:PID:RANDOM; else at most 100 of [A-Za-z0-9_.:-])"),

@@ -71,6 +71,12 @@ typedef struct pl_config {
     int64_t login_failures_per_ip;
     int64_t register_per_ip;
     int64_t jwt_leeway_s;           /* clock skew tolerated on exp/nbf */
+    char jwt_keys_file[512];        /* "": DATA_DIR/jwt-keys */
+    /* bus = kafka (backends/bus_kafka.c) */
+    char kafka_brokers[512];        /* HOST:PORT[,HOST:PORT...] */
+    int64_t kafka_partitions;       /* of the topics parleyd creates */
+    int64_t kafka_replication;      /* their replication factor */
+    int64_t kafka_queue;            /* producer: undelivered messages */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);

@@ -83,6 +83,14 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
  * PL_ERR_INVALID (malformed). */
 pl_status pl_jwt_keyring_reload(const char *data_dir, pl_jwt_keyring *kr);
 
+/* The same for a key file anywhere (parleyd --jwt-keys-file: every
+ * instance of a cluster names one shared file); its directory takes the
+ * temp file when it is created. */
+pl_status pl_jwt_keyring_load_file(const char *path, const char *issuer,
+                                   const char *audience, int64_t ttl_s,
+                                   pl_jwt_keyring *kr);
+pl_status pl_jwt_keyring_reload_file(const char *path, pl_jwt_keyring *kr);
+
 /* jwt_keyfile.c: editing DATA_DIR/jwt-keys (the admin CLI). Each takes an
  * exclusive lock on DATA_DIR/.jwt-keys.lock, reads the file, and replaces
  * it atomically (temp file + fsync + rename); comments are not kept.

@@ -254,7 +254,6 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
                               pl_jwt_keyring *kr)
 {
     char path[PATH_CAP];
-    pl_status st;
     int n;
 
     memset(kr, 0, sizeof *kr);
@@ -263,12 +262,44 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
     n = snprintf(path, sizeof path, "%s/%s", data_dir, KEYS_NAME);
     if (n < 0 || (size_t)n >= sizeof path)
         return PL_ERR_INVALID;
+    return pl_jwt_keyring_load_file(path, issuer, audience, ttl_s, kr);
+}
+
+/* The directory part of path ("." when there is none). */
+static pl_status dir_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (slash == path)
+        n = 1; /* "/jwt-keys" */
+    if (n + 2 > cap)
+        return PL_ERR_INVALID;
+    if (n == 0)
+        memcpy(dir, ".", 2);
+    else {
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return PL_OK;
+}
+
+pl_status pl_jwt_keyring_load_file(const char *path, const char *issuer,
+                                   const char *audience, int64_t ttl_s,
+                                   pl_jwt_keyring *kr)
+{
+    char dir[PATH_CAP];
+    pl_status st;
+
+    memset(kr, 0, sizeof *kr);
+    if (path == NULL || path[0] == '\0' || strlen(path) >= PATH_CAP ||
+        dir_of(path, dir, sizeof dir) != PL_OK)
+        return PL_ERR_INVALID;
     if (copy_str(kr->issuer, sizeof kr->issuer, issuer) != PL_OK ||
         copy_str(kr->audience, sizeof kr->audience, audience) != PL_OK)
         return PL_ERR_INVALID;
     kr->ttl_s = ttl_s;
     kr->leeway_s = 5; /* clock skew between nodes; NTP keeps it far below */
-    st = load_or_create(data_dir, path, kr);
+    st = load_or_create(dir, path, kr);
     if (st != PL_OK) {
         sodium_memzero(kr->keys, sizeof kr->keys);
         kr->nkeys = 0;
@@ -279,17 +310,24 @@ pl_status pl_jwt_keyring_load(const char *data_dir, const char *issuer,
 pl_status pl_jwt_keyring_reload(const char *data_dir, pl_jwt_keyring *kr)
 {
     char path[PATH_CAP];
+    int n = snprintf(path, sizeof path, "%s/%s", data_dir, KEYS_NAME);
+
+    if (n < 0 || (size_t)n >= sizeof path)
+        return PL_ERR_INVALID;
+    return pl_jwt_keyring_reload_file(path, kr);
+}
+
+pl_status pl_jwt_keyring_reload_file(const char *path, pl_jwt_keyring *kr)
+{
     char *buf = malloc(KEYS_FILE_MAX);
     pl_jwt_keyring fresh;
     size_t len = 0;
-    pl_status st = PL_ERR_INVALID;
-    int n = snprintf(path, sizeof path, "%s/%s", data_dir, KEYS_NAME);
+    pl_status st;
 
     if (buf == NULL)
         return PL_ERR_NOMEM;
     memset(&fresh, 0, sizeof fresh);
-    if (n > 0 && (size_t)n < sizeof path)
-        st = pl_jwt_keys_read_file(path, buf, KEYS_FILE_MAX, &len);
+    st = pl_jwt_keys_read_file(path, buf, KEYS_FILE_MAX, &len);
     if (st == PL_OK)
         st = pl_jwt_keys_parse(buf, len, &fresh);
     if (st == PL_OK) {

@@ -56,6 +56,21 @@ static const metric_def defs[] = {
       "Client addresses and usernames tracked by the limit table."),
     M(limit_evictions_total, "counter",
       "Limit table entries evicted while still holding state (table full)."),
+    M(bus_consumed_total, "counter",
+      "Events this process consumed from the Kafka bus."),
+    M(bus_bad_records_total, "counter",
+      "Kafka records that did not decode (skipped and counted)."),
+    M(bus_publish_refused_total, "counter",
+      "Bus publishes refused at once (producer queue full, or bad topic)."),
+    M(bus_publish_failed_total, "counter",
+      "Bus publishes the brokers never acknowledged (delivery reports)."),
+    M(cluster_publishes_total, "counter",
+      "Redis publishes to gateways (acks and deliveries)."),
+    M(cluster_publish_retries_total, "counter",
+      "Pipelined Redis publish rounds retried because some got no reply."),
+    M(messaging_republished_total, "counter",
+      "Messages found already stored on a redelivered send and published "
+      "again (gateways drop the copy they already delivered)."),
 };
 
 void pl_metrics_render(pl_dbuf *d)

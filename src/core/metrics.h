@@ -37,6 +37,14 @@ typedef struct pl_metrics {
     atomic_int_fast64_t token_closes_total;
     atomic_int_fast64_t limit_entries;         /* gauge */
     atomic_int_fast64_t limit_evictions_total;
+    /* cluster mode: the Kafka bus and the Redis publishes */
+    atomic_int_fast64_t bus_consumed_total;
+    atomic_int_fast64_t bus_bad_records_total;
+    atomic_int_fast64_t bus_publish_refused_total;
+    atomic_int_fast64_t bus_publish_failed_total;
+    atomic_int_fast64_t cluster_publishes_total;
+    atomic_int_fast64_t cluster_publish_retries_total;
+    atomic_int_fast64_t messaging_republished_total;
 } pl_metrics;
 
 extern pl_metrics pl_metrics_g;

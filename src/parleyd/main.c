@@ -25,9 +25,48 @@
 
 #define POOL_QUEUE 4096
 
+static bool has_role(const pl_node *n, const char *role)
+{
+    return pl_config_has_role(&n->cfg, role) != 0;
+}
+
+/* DATA_DIR/jwt-keys, or the shared file of a cluster (jwt-keys-file). */
+static const char *keys_path(const pl_node *n, char *buf, size_t cap)
+{
+    if (n->cfg.jwt_keys_file[0])
+        return n->cfg.jwt_keys_file;
+    snprintf(buf, cap, "%s/jwt-keys", n->cfg.data_dir);
+    return buf;
+}
+
+/* Which role sets make sense: in single-node mode (the in-process bus)
+ * the gateway needs messaging and fan-out in its own process; a cluster
+ * (bus=kafka) shares its state through PostgreSQL and Redis. */
+static bool roles_valid(const pl_node *n)
+{
+    const pl_config *c = &n->cfg;
+    bool cluster = strcmp(c->bus, "kafka") == 0;
+    const char *why = NULL;
+    if (!cluster && strcmp(c->roles, "all") != 0 &&
+        (has_role(n, "gateway") || has_role(n, "messaging") ||
+         has_role(n, "fanout")) &&
+        !(has_role(n, "gateway") && has_role(n, "messaging") &&
+          has_role(n, "fanout")))
+        why = "with bus=inproc, gateway, messaging and fanout run together "
+              "(use bus=kafka for a cluster)";
+    else if (cluster && (strcmp(c->store, "sqlite") == 0 ||
+                         strcmp(c->presence, "memory") == 0))
+        why = "bus=kafka (a cluster) needs store=postgres and presence=redis: "
+              "every instance must see the same state";
+    if (why)
+        fprintf(stderr, "parleyd: --roles %s: %s\n", c->roles, why);
+    return why == NULL;
+}
+
 static pl_status open_backends(pl_node *n)
 {
     pl_status st;
+    char path[600];
     mkdir(n->cfg.data_dir, 0700);
     st = pl_store_open(&n->cfg, &n->store);
     if (st != PL_OK) {
@@ -40,29 +79,33 @@ static pl_status open_backends(pl_node *n)
     if (st == PL_OK)
         st = pl_presence_open(&n->cfg, &n->presence);
     if (st == PL_OK)
-        st = pl_jwt_keyring_load(n->cfg.data_dir, n->cfg.jwt_issuer,
-                                 n->cfg.jwt_audience, n->cfg.token_ttl_s,
-                                 &n->keys);
+        st = pl_jwt_keyring_load_file(keys_path(n, path, sizeof(path)),
+                                      n->cfg.jwt_issuer, n->cfg.jwt_audience,
+                                      n->cfg.token_ttl_s, &n->keys);
     n->keys.leeway_s = n->cfg.jwt_leeway_s;
     if (st != PL_OK)
-        pl_log(PL_LOG_ERROR, "backend_open_failed", "status", PL_LS,
-               pl_status_str(st), NULL);
+        pl_log(PL_LOG_ERROR, "backend_open_failed", "bus", PL_LS, n->cfg.bus,
+               "status", PL_LS, pl_status_str(st), NULL);
     return st;
 }
 
+/* Every process serves HTTP: the gateway role the whole API, an auth
+ * instance /v1/auth/, every role /healthz, /readyz and /metrics. */
 static pl_status start_roles(pl_node *n)
 {
     pl_status st = pl_workpool_start("store", n->cfg.store_threads, POOL_QUEUE,
-                                      n->store, &n->store_pool);
+                                     n->store, &n->store_pool);
     if (st == PL_OK)
         st = pl_workpool_start("hash", n->cfg.hash_threads, 256, n->store,
                                &n->hash_pool);
     if (st == PL_OK)
         st = pl_presence_role_start(n);
-    if (st == PL_OK)
+    if (st == PL_OK && has_role(n, "messaging"))
         st = pl_messaging_start(n, &n->messaging);
-    if (st == PL_OK)
+    if (st == PL_OK && has_role(n, "fanout"))
         st = pl_fanout_start(n, &n->fanout);
+    if (st == PL_OK)
+        st = pl_bus_start(n->bus);
     if (st == PL_OK)
         st = pl_gateway_start(n, &n->gateway);
     return st;
@@ -70,6 +113,7 @@ static pl_status start_roles(pl_node *n)
 
 static void stop_all(pl_node *n)
 {
+    atomic_store(&n->stopping, true);
     atomic_store(&n->state, PL_NODE_DRAINING);
     if (n->gateway)
         pl_gateway_drain(n->gateway);
@@ -81,6 +125,8 @@ static void stop_all(pl_node *n)
     pl_presence_role_stop(n); /* pending offline announcements go out */
     pl_gateway_stop(n->gateway);
     n->gateway = NULL;
+    if (n->bus)
+        pl_bus_stop(n->bus, 5000); /* no handler runs after this */
     pl_fanout_stop(n->fanout);
     pl_presence_close(n->presence);
     pl_bus_close(n->bus);
@@ -122,9 +168,8 @@ static bool keys_stamp_get(const pl_node *n, keys_stamp *ks)
 {
     char path[600];
     struct stat st;
-    snprintf(path, sizeof(path), "%s/jwt-keys", n->cfg.data_dir);
     memset(ks, 0, sizeof(*ks));
-    if (stat(path, &st) != 0)
+    if (stat(keys_path(n, path, sizeof(path)), &st) != 0)
         return false;
     *ks = (keys_stamp){st.st_mtim, st.st_ctim, st.st_ino, st.st_size};
     return true;
@@ -132,8 +177,10 @@ static bool keys_stamp_get(const pl_node *n, keys_stamp *ks)
 
 static void reload_keys(pl_node *n, const char *why)
 {
+    char path[600];
     pl_jwt_keyring kr = n->keys; /* only this thread writes n->keys */
-    pl_status st = pl_jwt_keyring_reload(n->cfg.data_dir, &kr);
+    pl_status st =
+        pl_jwt_keyring_reload_file(keys_path(n, path, sizeof(path)), &kr);
     if (st != PL_OK) {
         pl_log(PL_LOG_ERROR, "jwt_keys_reload_failed", "status", PL_LS,
                pl_status_str(st), "trigger", PL_LS, why, NULL);
@@ -162,8 +209,8 @@ static int wait_for_signal(pl_node *n, const sigset_t *set)
         int sig = sigtimedwait(set, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT)
             return sig;
-        bool changed = keys_stamp_get(n, &now) &&
-                       memcmp(&now, &last, sizeof(now)) != 0;
+        bool changed =
+            keys_stamp_get(n, &now) && memcmp(&now, &last, sizeof(now)) != 0;
         if (sig == SIGHUP || changed)
             reload_keys(n, sig == SIGHUP ? "SIGHUP" : "file_changed");
         last = now;
@@ -175,8 +222,8 @@ int main(int argc, char **argv)
     static pl_node node; /* big (keyring); lives for the whole process */
     char err[512];
     pl_config_defaults(&node.cfg);
-    pl_status st = pl_config_load(&node.cfg, argc, argv, err, sizeof(err),
-                                  stdout);
+    pl_status st =
+        pl_config_load(&node.cfg, argc, argv, err, sizeof(err), stdout);
     if (st == PL_DONE)
         return 0;
     if (st != PL_OK) {
@@ -184,12 +231,8 @@ int main(int argc, char **argv)
         return 2;
     }
     pl_log_set_level(pl_log_level_parse(node.cfg.log_level));
-    if (strcmp(node.cfg.roles, "all") != 0) {
-        /* cluster mode (a subset of roles per process) is the next step */
-        fprintf(stderr, "parleyd: --roles %s: this build runs all roles in "
-                        "one process; use --roles all\n", node.cfg.roles);
+    if (!roles_valid(&node))
         return 2;
-    }
     if (sodium_init() < 0)
         return 1;
     fit_fd_limit(&node.cfg);
@@ -206,9 +249,10 @@ int main(int argc, char **argv)
     int rc = 1;
     if (open_backends(&node) == PL_OK && start_roles(&node) == PL_OK) {
         atomic_store(&node.state, PL_NODE_READY);
-        pl_log(PL_LOG_INFO, "ready", "store", PL_LS, node.cfg.store, "bus",
-               PL_LS, node.cfg.bus, "presence", PL_LS, node.cfg.presence,
-               "data_dir", PL_LS, node.cfg.data_dir, NULL);
+        pl_log(PL_LOG_INFO, "ready", "roles", PL_LS, node.cfg.roles, "store",
+               PL_LS, node.cfg.store, "bus", PL_LS, node.cfg.bus, "presence",
+               PL_LS, node.cfg.presence, "data_dir", PL_LS, node.cfg.data_dir,
+               NULL);
         int sig = wait_for_signal(&node, &set);
         pl_log(PL_LOG_INFO, "shutting_down", "signal", PL_LS,
                sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);

@@ -86,6 +86,7 @@ enum pl_cw_topic {
     PL_CW_T_EVENTS,
     PL_CW_T_PRESENCE,
     PL_CW_T_MEMBERSHIP,
+    PL_CW_T_SENDS,
 };
 #define PL_CW_EVENT_KIND_MAX 8
 typedef struct pl_cw_event {

@@ -371,6 +371,18 @@ static void route_v1(gw_conn *c, const gw_request *r, const path *p)
         route_convs(c, r, p);
 }
 
+/* What this process serves besides the ops endpoints: everything when it
+ * runs the gateway role, only /v1/auth/ for an auth-only process, nothing
+ * for the other roles (their listener is for health checks and metrics). */
+static bool served(gw_conn *c, const path *p)
+{
+    const pl_config *cfg = &c->gw->node->cfg;
+    if (pl_config_has_role(cfg, "gateway"))
+        return true;
+    return pl_config_has_role(cfg, "auth") && p->n >= 2 &&
+           seg_is(p, 0, "v1") && seg_is(p, 1, "auth");
+}
+
 void gw_rest_route(gw_conn *c, const gw_request *r)
 {
     path p;
@@ -378,6 +390,9 @@ void gw_rest_route(gw_conn *c, const gw_request *r)
     if (p.n == 1 && (seg_is(&p, 0, "healthz") || seg_is(&p, 0, "readyz") ||
                      seg_is(&p, 0, "metrics")))
         route_ops(c, r, &p);
+    else if (!served(c, &p))
+        gw_http_respond_error(c, 404, "not_found",
+                              "not served by this instance's roles");
     else if (p.n >= 2 && p.n <= MAX_SEGS && seg_is(&p, 0, "v1"))
         route_v1(c, r, &p);
     else if (!gw_static_route(c, r)) /* the browser client (gw_static.c) */

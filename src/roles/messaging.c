@@ -1,5 +1,5 @@
 /* messaging.c - the group-commit pipeline (see messaging.h). */
-#include "messaging.h"
+#include "messaging_int.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -7,45 +7,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/hmap.h"
 #include "../core/jsonw.h"
 #include "../core/log.h"
 #include "../core/metrics.h"
-#include "../core/queue.h"
 #include "../core/timeutil.h"
-#include "member_cache.h"
 
-#define SEQ_CACHE_MAX 1000000 /* conversations whose next seq we remember */
-#define SIZE_CACHE_MAX 100000 /* conversations whose member count we keep */
-#define SIZE_TTL_MS 10000     /* a member count this old is read again */
+#define SEQ_CACHE_MAX 1000000   /* conversations whose next seq we remember */
+#define SIZE_CACHE_MAX 100000   /* conversations whose member count we keep */
+#define SIZE_TTL_MS 10000       /* a member count this old is read again */
 #define MEMBER_CACHE_MAX 262144 /* (conversation, sender) pairs cached */
 #define MEMBER_TTL_MS 30000     /* a cached membership this old is re-read */
-
-typedef struct size_entry {
-    int64_t members;
-    int64_t at_ms;
-} size_entry;
-
-typedef struct seq_entry {
-    int64_t last_seq;
-} seq_entry;
-
-struct pl_messaging {
-    pl_node *node;
-    pl_queue q;
-    pthread_t thread;
-    pl_store_conn *store;
-    pl_hmap seqs; /* conversation -> seq_entry: the sequencers */
-    pl_hmap sizes; /* conversation -> size_entry (read receipt policy) */
-    pl_member_cache members; /* who may send where (member_cache.h) */
-    size_t batch_max;
-    /* per-batch scratch, sized batch_max */
-    pl_qitem *items;
-    pl_msg *msgs;
-    pl_read_offset *offs;
-    pl_hmap dedupe; /* in-batch (conv, user, client_msg_id) -> index+1 */
-    void **msgs_reqs;
-};
 
 pl_msg_req *pl_msg_req_new(int kind)
 {
@@ -136,6 +107,13 @@ static void seq_commit(pl_messaging *m, const pl_uuid *conv, int64_t seq)
         e->last_seq = seq;
 }
 
+void pl_messaging_forget_seqs(pl_messaging *m)
+{
+    for (size_t i = 0; i < m->seqs.cap; i++)
+        free(m->seqs.slots[i].val);
+    pl_hmap_free(&m->seqs);
+}
+
 /* After a failed commit the cached sequencers may be ahead of the store. */
 static void seq_forget(pl_messaging *m, const pl_uuid *conv)
 {
@@ -147,11 +125,10 @@ static void seq_forget(pl_messaging *m, const pl_uuid *conv)
 static pl_status check_member(pl_messaging *m, pl_msg_req *r, int64_t now)
 {
     int role;
-    if (pl_member_cache_get(&m->members, &r->conv_id, &r->user_id, now,
-                            &role))
+    if (pl_member_cache_get(&m->members, &r->conv_id, &r->user_id, now, &role))
         return PL_OK;
-    pl_status st = pl_store_member_role(m->store, &r->conv_id, &r->user_id,
-                                        &role);
+    pl_status st =
+        pl_store_member_role(m->store, &r->conv_id, &r->user_id, &role);
     if (st == PL_OK)
         pl_member_cache_put(&m->members, &r->conv_id, &r->user_id, role, now);
     if (st != PL_ERR_NOTFOUND)
@@ -203,10 +180,10 @@ static bool prepare_send(pl_messaging *m, pl_msg_req **reqs, int idx,
         r->dup_of = (int)first - 1;
         return false;
     }
-    r->st = careful ? pl_store_msg_by_client_id(m->store, &r->conv_id,
-                                                &r->user_id, r->client_msg_id,
-                                                &r->msg)
-                    : PL_ERR_NOTFOUND;
+    r->st = careful
+                ? pl_store_msg_by_client_id(m->store, &r->conv_id, &r->user_id,
+                                            r->client_msg_id, &r->msg)
+                : PL_ERR_NOTFOUND;
     if (r->st == PL_OK) {
         r->duplicate = true;
         return false;
@@ -334,9 +311,9 @@ static void fail_batch(pl_messaging *m, pl_msg_req **reqs, size_t n,
     }
 }
 
-static void publish_json(pl_messaging *m, const char *topic,
-                         const pl_uuid *key, const pl_uuid *only,
-                         uint64_t coalesce, char *json, size_t len)
+static void publish_json(pl_messaging *m, const char *topic, const pl_uuid *key,
+                         const pl_uuid *only, uint64_t coalesce, char *json,
+                         size_t len)
 {
     if (!json)
         return;
@@ -344,8 +321,8 @@ static void publish_json(pl_messaging *m, const char *topic,
     free(json);
     if (!payload)
         return;
-    pl_bus_msg bm = {.topic = topic, .key = *key, .payload = payload,
-                     .coalesce = coalesce};
+    pl_bus_msg bm = {
+        .topic = topic, .key = *key, .payload = payload, .coalesce = coalesce};
     if (only)
         bm.only_user = *only;
     pl_bus_publish(m->node->bus, &bm);
@@ -363,11 +340,29 @@ static void publish_read(pl_messaging *m, const pl_msg_req *r)
     json_decref(o);
     /* latest wins: a newer read of the same user in the same conversation
      * replaces one still queued to a slow connection */
-    uint64_t key = (pl_uuid_hash(&r->conv_id) * 31 + pl_uuid_hash(&r->user_id))
-                   | 1;
+    uint64_t key =
+        (pl_uuid_hash(&r->conv_id) * 31 + pl_uuid_hash(&r->user_id)) | 1;
     publish_json(m, PL_TOPIC_EVENTS, &r->conv_id,
                  r->read_private ? &r->user_id : NULL, key, s,
                  s ? strlen(s) : 0);
+}
+
+void pl_messaging_publish_msg(pl_messaging *m, const pl_msg *msg)
+{
+    size_t len;
+    char *s = pl_msg_to_json(msg, true, &len);
+    if (!s)
+        return;
+    pl_rbuf *payload = pl_rbuf_copy(s, len);
+    free(s);
+    if (!payload)
+        return;
+    pl_bus_msg bm = {.topic = PL_TOPIC_MESSAGES,
+                     .key = msg->conv_id,
+                     .seq = msg->seq,
+                     .payload = payload};
+    pl_bus_publish(m->node->bus, &bm);
+    pl_rbuf_unref(payload);
 }
 
 static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
@@ -375,13 +370,18 @@ static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
 {
     for (size_t i = 0; i < n; i++) {
         pl_msg_req *r = reqs[i];
-        bool fresh = committed && r->st == PL_OK && !r->duplicate &&
-                     r->dup_of < 0;
+        bool fresh =
+            committed && r->st == PL_OK && !r->duplicate && r->dup_of < 0;
+        /* cluster: a send found stored is a redelivery whose first
+         * processing may have died before publishing: publish again */
+        bool again = m->cluster && committed && r->st == PL_OK &&
+                     r->duplicate && r->dup_of < 0 && r->kind == PL_REQ_SEND;
         if (fresh && r->kind == PL_REQ_SEND) {
-            size_t len;
-            char *s = pl_msg_to_json(&r->msg, true, &len);
-            publish_json(m, PL_TOPIC_MESSAGES, &r->conv_id, NULL, 0, s, len);
+            pl_messaging_publish_msg(m, &r->msg);
             PL_METRIC_ADD(messages_stored_total, 1);
+        } else if (again) {
+            pl_messaging_publish_msg(m, &r->msg);
+            PL_METRIC_ADD(messaging_republished_total, 1);
         } else if (fresh && r->kind == PL_REQ_READ && r->seq >= 0) {
             publish_read(m, r);
         }
@@ -407,11 +407,8 @@ static void publish_and_complete(pl_messaging *m, pl_msg_req **reqs, size_t n,
  * never while a batch holds provisional seqs in it. */
 static void seq_cache_bound(pl_messaging *m)
 {
-    if (m->seqs.len < SEQ_CACHE_MAX)
-        return;
-    for (size_t i = 0; i < m->seqs.cap; i++)
-        free(m->seqs.slots[i].val);
-    pl_hmap_free(&m->seqs);
+    if (m->seqs.len >= SEQ_CACHE_MAX)
+        pl_messaging_forget_seqs(m);
 }
 
 /* Undoes prepare after a rejected commit: the provisional seqs, and each
@@ -432,7 +429,7 @@ static void unprepare(pl_messaging *m, pl_msg_req **reqs, size_t n)
     }
 }
 
-static void process_batch(pl_messaging *m, pl_msg_req **reqs, size_t n)
+void pl_messaging_process_batch(pl_messaging *m, pl_msg_req **reqs, size_t n)
 {
     size_t nm, no;
     seq_cache_bound(m);
@@ -460,7 +457,7 @@ static void *pipeline_main(void *arg)
         pl_msg_req **reqs = (pl_msg_req **)m->msgs_reqs;
         for (size_t i = 0; i < n; i++)
             reqs[i] = m->items[i].a;
-        process_batch(m, reqs, n);
+        pl_messaging_process_batch(m, reqs, n);
     }
     return NULL;
 }
@@ -496,15 +493,22 @@ pl_status pl_messaging_start(pl_node *node, pl_messaging **out)
     if (st != PL_OK)
         goto fail;
     st = pl_store_conn_open(node->store, &m->store);
-    if (st == PL_OK) /* ctx is the node: subscriptions outlive the role */
-        st = pl_bus_subscribe(node->bus, PL_TOPIC_MEMBERSHIP, on_membership,
-                              node);
+    /* ctx is the node: subscriptions outlive the role. Every instance
+     * needs every membership change (group NULL: broadcast). */
+    if (st == PL_OK)
+        st = pl_bus_subscribe(node->bus, PL_TOPIC_MEMBERSHIP, NULL,
+                              on_membership, node);
+    m->cluster = pl_bus_is_remote(node->bus);
+    if (st == PL_OK && m->cluster)
+        st = pl_messaging_cluster_open(m);
     if (st != PL_OK)
         goto fail;
-    pthread_create(&m->thread, NULL, pipeline_main, m);
+    pthread_create(&m->thread, NULL,
+                   m->cluster ? pl_messaging_cluster_main : pipeline_main, m);
     *out = m;
     return PL_OK;
 fail:
+    pl_messaging_cluster_close(m);
     pl_store_conn_close(m->store);
     pl_member_cache_free(&m->members);
     free(m->items);
@@ -517,6 +521,8 @@ fail:
 
 pl_status pl_messaging_submit(pl_messaging *m, pl_msg_req *r)
 {
+    if (!m)
+        return PL_ERR_BUSY; /* not in this process (cluster: the bus) */
     pl_status st = pl_queue_push(&m->q, (pl_qitem){r, NULL}, false);
     if (st != PL_OK)
         return PL_ERR_BUSY;
@@ -528,13 +534,13 @@ void pl_messaging_stop(pl_messaging *m)
 {
     if (!m)
         return;
+    atomic_store(&m->stopping, true);
     pl_queue_close(&m->q);
     pthread_join(m->thread, NULL);
+    pl_messaging_cluster_close(m);
     pl_store_conn_close(m->store);
     pl_queue_destroy(&m->q);
-    for (size_t i = 0; i < m->seqs.cap; i++)
-        free(m->seqs.slots[i].val);
-    pl_hmap_free(&m->seqs);
+    pl_messaging_forget_seqs(m);
     for (size_t i = 0; i < m->sizes.cap; i++)
         free(m->sizes.slots[i].val);
     pl_hmap_free(&m->sizes);

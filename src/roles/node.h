@@ -33,6 +33,7 @@ typedef struct pl_node {
     struct pl_fanout *fanout;
     struct pl_presence_role *presence_role;
     atomic_int state;
+    atomic_bool stopping; /* set first at shutdown: retry loops give up */
     /* Bumped on every membership change seen on the bus (messaging's
      * member cache drops its entries when it moves). Lives in the node,
      * not in a role: bus subscriptions outlive the roles. */
