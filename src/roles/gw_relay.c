@@ -417,10 +417,9 @@ static void check_one(gw_relay *r, gw_rconv *c)
 
 static void run_checks(gw_relay *r)
 {
-    size_t n = r->nchecks < RELAY_CHECKS_PER_ROUND ? r->nchecks
-                                                   : RELAY_CHECKS_PER_ROUND;
-    for (size_t i = 0; i < n; i++) {
-        gw_rconv *c = pl_hmap_get(&r->convs, &r->checks[i]);
+    size_t n = 0;
+    while (n < r->nchecks && n < RELAY_CHECKS_PER_ROUND) {
+        gw_rconv *c = pl_hmap_get(&r->convs, &r->checks[n++]);
         if (!c)
             continue; /* unsubscribed meanwhile */
         c->check_queued = false;
