@@ -27,6 +27,7 @@
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/timeutil.h"
+#include "../core/util.h"
 #include "presence_redis_int.h"
 
 #define LISTENER_WAIT_MS 2000
@@ -312,20 +313,6 @@ static void rp_flush(pl_presence *p_, int64_t timeout_ms)
 
 /* --- open, close ---------------------------------------------------------------------- */
 
-static void default_gateway_id(char *out, size_t cap)
-{
-    char host[64] = "host";
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "host");
-    host[sizeof(host) - 1] = '\0';
-    for (char *c = host; *c; c++) /* keep to the gateway-id alphabet */
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                     "0123456789_.-", *c))
-            *c = '_';
-    snprintf(out, cap, "%s:%ld:%08x", host, (long)getpid(),
-             (unsigned)randombytes_random());
-}
-
 static pl_status open_clients(rpres *p, const pl_config *cfg)
 {
     pl_redis_opts o = {
@@ -402,10 +389,8 @@ static pl_status rp_open(const pl_config *cfg, pl_presence **out)
     p->refresh_ms = cfg->presence_refresh_ms;
     p->grace_ms = cfg->presence_grace_ms;
     p->cap = (size_t)cfg->presence_queue;
-    if (strcmp(cfg->gateway_id, "auto") == 0)
-        default_gateway_id(p->gw, sizeof(p->gw));
-    else
-        snprintf(p->gw, sizeof(p->gw), "%s", cfg->gateway_id);
+    snprintf(p->gw, sizeof(p->gw), "%s", cfg->gateway_id);
+    pl_gateway_id_resolve(p->gw, sizeof(p->gw)); /* if still "auto" */
     p->ring = malloc(p->cap * sizeof(*p->ring));
     p->started_ms = pl_mono_ms();
     pl_status st = p->ring ? open_clients(p, cfg) : PL_ERR_NOMEM;

@@ -133,11 +133,25 @@ typedef void (*pl_redis_msg_fn)(void *ctx, const char *channel, size_t chlen,
 pl_status pl_redis_sub_open(const pl_redis_opts *o, pl_redis_sub **out);
 void pl_redis_sub_close(pl_redis_sub *s);
 /* Adds / removes a channel (binary safe, 1..PL_REDIS_CHANNEL_MAX bytes,
- * at most PL_REDIS_SUB_MAX channels). Takes effect at the next poll. */
+ * at most PL_REDIS_SUB_MAX channels: PL_ERR_TOOLARGE beyond). Takes
+ * effect at the next poll. Lookups are O(1) (hashed), and a poll costs
+ * O(channels waiting to be sent + messages), not O(channels). */
 #define PL_REDIS_CHANNEL_MAX 256
-#define PL_REDIS_SUB_MAX 4096
+#define PL_REDIS_SUB_MAX (1 << 20)
 pl_status pl_redis_sub_add(pl_redis_sub *s, const char *ch, size_t len);
 pl_status pl_redis_sub_remove(pl_redis_sub *s, const char *ch, size_t len);
+/* Optional: fn(ctx, channel, len, true) when the server confirms a
+ * channel's (re)subscription, fn(..., false) when a confirmed channel
+ * stops being subscribed (its connection dropped, its slot moved, an
+ * error): it is resent at the next polls and confirmed again later. Not
+ * called for pl_redis_sub_remove. Called from inside pl_redis_sub_poll:
+ * fn must not call back into s. */
+typedef void (*pl_redis_sub_state_fn)(void *ctx, const char *channel,
+                                      size_t chlen, bool confirmed);
+void pl_redis_sub_on_state(pl_redis_sub *s, pl_redis_sub_state_fn fn,
+                           void *ctx);
+/* The number of channels added and not removed. */
+size_t pl_redis_sub_len(const pl_redis_sub *s);
 /* (Re)subscribes what is not subscribed, then waits up to timeout_ms for
  * messages and calls fn for each. PL_OK, or PL_ERR_IO when some channel
  * could not be subscribed (retried at the next poll, after the backoff). */

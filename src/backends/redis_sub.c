@@ -4,11 +4,21 @@
  * connection per node. Every channel records the node it was sent to, or
  * -1 for "to (re)subscribe": a dropped connection, an unsolicited
  * sunsubscribe (its slot migrated) or a -MOVED answer put it back to -1,
- * and the next poll routes it again with the (reloaded) map. */
+ * and the next poll routes it again with the (reloaded) map.
+ *
+ * A gateway subscribes one channel per conversation with an online member
+ * (hundreds of thousands), so nothing per poll or per message is linear in
+ * the number of channels: channels are found through a hash map keyed by
+ * a 128-bit BLAKE2b digest of the name (the name is compared as well), and
+ * the channels waiting to be (re)sent sit on a to-do list. Only the rare
+ * events (a lost connection, an error reply) walk every channel. */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "../core/hmap.h"
 #include "../core/log.h"
 #include "../core/timeutil.h"
 #include "redis_int.h"
@@ -21,6 +31,8 @@ typedef struct subch {
     int node;       /* node it was sent to; -1: to (re)subscribe */
     bool confirmed; /* the server acknowledged it */
     bool ever;      /* sent at least once: later sends are resubscribes */
+    bool queued;    /* on the to-do list */
+    bool removed;   /* removed while queued: freed when the list is run */
 } subch;
 
 typedef struct subconn {
@@ -31,9 +43,13 @@ typedef struct subconn {
 struct pl_redis_sub {
     pl_redis *topo;
     subconn conns[PL_REDIS_MAX_NODES];
-    subch *ch;
-    size_t n, cap;
+    pl_hmap chans;  /* digest of the name -> subch */
+    subch **todo;   /* channels to (re)send; may hold removed ones */
+    size_t ntodo, todo_cap;
+    size_t nconfirmed;
     uint64_t resubscribes;
+    pl_redis_sub_state_fn state_fn;
+    void *state_ctx;
 };
 
 pl_status pl_redis_sub_open(const pl_redis_opts *o, pl_redis_sub **out)
@@ -46,6 +62,7 @@ pl_status pl_redis_sub_open(const pl_redis_opts *o, pl_redis_sub **out)
         free(s);
         return st;
     }
+    pl_hmap_init(&s->chans);
     *out = s;
     return PL_OK;
 }
@@ -58,39 +75,98 @@ void pl_redis_sub_close(pl_redis_sub *s)
         if (s->conns[i].c)
             redisFree(s->conns[i].c);
     pl_redis_close(s->topo);
-    free(s->ch);
+    for (size_t i = 0; i < s->ntodo; i++)
+        if (s->todo[i]->removed)
+            free(s->todo[i]);
+    for (size_t i = 0; i < s->chans.cap; i++)
+        free(s->chans.slots[i].val);
+    pl_hmap_free(&s->chans);
+    free(s->todo);
     free(s);
 }
 
-static int find(const pl_redis_sub *s, const char *ch, size_t len)
+void pl_redis_sub_on_state(pl_redis_sub *s, pl_redis_sub_state_fn fn,
+                           void *ctx)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (s->ch[i].len == len && memcmp(s->ch[i].name, ch, len) == 0)
-            return (int)i;
-    return -1;
+    s->state_fn = fn;
+    s->state_ctx = ctx;
+}
+
+static pl_uuid digest(const char *ch, size_t len)
+{
+    pl_uuid k;
+    crypto_generichash(k.b, sizeof(k.b), (const unsigned char *)ch, len,
+                       NULL, 0);
+    return k;
+}
+
+static subch *find(const pl_redis_sub *s, const char *ch, size_t len)
+{
+    pl_uuid k = digest(ch, len);
+    subch *c = pl_hmap_get(&s->chans, &k);
+    if (c && c->len == len && memcmp(c->name, ch, len) == 0)
+        return c;
+    return NULL;
+}
+
+/* Records a confirmation (on) or its loss, and tells the owner. */
+static void set_confirmed(pl_redis_sub *s, subch *ch, bool on)
+{
+    if (ch->confirmed == on)
+        return;
+    ch->confirmed = on;
+    if (on)
+        s->nconfirmed++;
+    else
+        s->nconfirmed--;
+    if (s->state_fn)
+        s->state_fn(s->state_ctx, ch->name, ch->len, on);
+}
+
+/* Puts ch on the to-do list (to be sent again). PL_ERR_NOMEM only if the
+ * list cannot grow: ch then waits for the next walk over its node. */
+static pl_status enqueue(pl_redis_sub *s, subch *ch)
+{
+    ch->node = -1;
+    if (ch->queued)
+        return PL_OK;
+    if (s->ntodo == s->todo_cap) {
+        size_t cap = s->todo_cap ? s->todo_cap * 2 : 64;
+        subch **p = realloc(s->todo, cap * sizeof(*p));
+        if (!p)
+            return PL_ERR_NOMEM;
+        s->todo = p;
+        s->todo_cap = cap;
+    }
+    s->todo[s->ntodo++] = ch;
+    ch->queued = true;
+    return PL_OK;
 }
 
 pl_status pl_redis_sub_add(pl_redis_sub *s, const char *ch, size_t len)
 {
     if (len == 0 || len > PL_REDIS_CHANNEL_MAX)
         return PL_ERR_INVALID;
-    if (find(s, ch, len) >= 0)
-        return PL_OK;
-    if (s->n == PL_REDIS_SUB_MAX)
+    pl_uuid k = digest(ch, len);
+    subch *old = pl_hmap_get(&s->chans, &k);
+    if (old)
+        return old->len == len && memcmp(old->name, ch, len) == 0
+                   ? PL_OK
+                   : PL_ERR_CONFLICT; /* a BLAKE2b-128 collision */
+    if (s->chans.len >= PL_REDIS_SUB_MAX)
         return PL_ERR_TOOLARGE;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        subch *p = realloc(s->ch, cap * sizeof(*p));
-        if (!p)
-            return PL_ERR_NOMEM;
-        s->ch = p;
-        s->cap = cap;
-    }
-    subch *c = &s->ch[s->n++];
-    memset(c, 0, sizeof(*c));
+    subch *c = calloc(1, sizeof(*c));
+    if (!c)
+        return PL_ERR_NOMEM;
     memcpy(c->name, ch, len);
     c->len = len;
-    c->node = -1;
+    if (enqueue(s, c) != PL_OK || pl_hmap_put(&s->chans, &k, c) != PL_OK) {
+        if (c->queued)
+            c->removed = true; /* the list frees it */
+        else
+            free(c);
+        return PL_ERR_NOMEM;
+    }
     return PL_OK;
 }
 
@@ -112,14 +188,33 @@ static int append_verb(pl_redis_sub *s, redisContext *c, const subch *ch,
 
 pl_status pl_redis_sub_remove(pl_redis_sub *s, const char *ch, size_t len)
 {
-    int i = find(s, ch, len);
-    if (i < 0)
+    subch *c = find(s, ch, len);
+    if (!c)
         return PL_ERR_NOTFOUND;
-    subch *c = &s->ch[i];
     if (c->node >= 0 && s->conns[c->node].c)
         append_verb(s, s->conns[c->node].c, c, false);
-    s->ch[i] = s->ch[--s->n];
+    if (c->confirmed)
+        s->nconfirmed--; /* no callback: the owner asked for it */
+    pl_uuid k = digest(ch, len);
+    pl_hmap_del(&s->chans, &k);
+    if (c->queued)
+        c->removed = true;
+    else
+        free(c);
     return PL_OK;
+}
+
+/* Every channel sent to node goes back to the to-do list. */
+static void requeue_node(pl_redis_sub *s, int node, bool only_unconfirmed)
+{
+    for (size_t i = 0; i < s->chans.cap; i++) {
+        subch *ch = s->chans.slots[i].val;
+        if (!ch || ch->node != node || (only_unconfirmed && ch->confirmed))
+            continue;
+        set_confirmed(s, ch, false);
+        if (enqueue(s, ch) != PL_OK)
+            pl_log(PL_LOG_ERROR, "redis_subscriber_oom", NULL);
+    }
 }
 
 /* Drops node's connection: its channels are to be resubscribed. */
@@ -135,11 +230,7 @@ static void drop(pl_redis_sub *s, int node)
     redisFree(sc->c);
     sc->c = NULL;
     sc->retry_at_ms = 0; /* once at once: the usual restart case */
-    for (size_t i = 0; i < s->n; i++)
-        if (s->ch[i].node == node) {
-            s->ch[i].node = -1;
-            s->ch[i].confirmed = false;
-        }
+    requeue_node(s, node, false);
     if (s->topo->cluster)
         s->topo->stale = true;
 }
@@ -168,29 +259,42 @@ static redisContext *sub_conn(pl_redis_sub *s, int node)
     return c;
 }
 
-/* Sends what is not subscribed to the node its slot maps to. */
+/* Sends one queued channel to the node its slot maps to; false if it
+ * must stay queued. */
+static bool send_one(pl_redis_sub *s, subch *ch)
+{
+    const char *argv[2] = {"SSUBSCRIBE", ch->name};
+    size_t lens[2] = {10, ch->len};
+    pl_redis_cmd route = {2, argv, lens, 1, NULL, PL_OK};
+    int node = redis_route(s->topo, &route);
+    redisContext *c = node != RNODE_NONE ? sub_conn(s, node) : NULL;
+    if (!c || append_verb(s, c, ch, true) != REDIS_OK)
+        return false;
+    ch->node = node;
+    s->resubscribes += ch->ever;
+    ch->ever = true;
+    return true;
+}
+
+/* Sends the to-do list; what cannot be sent now stays on it. */
 static pl_status sync_channels(pl_redis_sub *s)
 {
     pl_status st = PL_OK;
-    if (pl_redis_connect(s->topo) != PL_OK)
+    if (s->ntodo > 0 && pl_redis_connect(s->topo) != PL_OK)
         return PL_ERR_IO;
-    for (size_t i = 0; i < s->n; i++) {
-        subch *ch = &s->ch[i];
-        if (ch->node >= 0)
-            continue;
-        const char *argv[2] = {"SSUBSCRIBE", ch->name};
-        size_t lens[2] = {10, ch->len};
-        pl_redis_cmd route = {2, argv, lens, 1, NULL, PL_OK};
-        int node = redis_route(s->topo, &route);
-        redisContext *c = node != RNODE_NONE ? sub_conn(s, node) : NULL;
-        if (!c || append_verb(s, c, ch, true) != REDIS_OK) {
+    size_t keep = 0;
+    for (size_t i = 0; i < s->ntodo; i++) {
+        subch *ch = s->todo[i];
+        if (ch->removed) {
+            free(ch);
+        } else if (ch->node >= 0 || send_one(s, ch)) {
+            ch->queued = false;
+        } else {
+            s->todo[keep++] = ch;
             st = PL_ERR_IO;
-            continue;
         }
-        ch->node = node;
-        s->resubscribes += ch->ever;
-        ch->ever = true;
     }
+    s->ntodo = keep;
     for (int i = 0; i < PL_REDIS_MAX_NODES; i++) {
         int done = 0;
         while (s->conns[i].c && !done)
@@ -216,9 +320,7 @@ static bool is_kind(const redisReply *k, const char *a, const char *b)
 static void handle_error(pl_redis_sub *s, int node, const redisReply *r)
 {
     redis_is_redirect(s->topo, r, node);
-    for (size_t i = 0; i < s->n; i++)
-        if (s->ch[i].node == node && !s->ch[i].confirmed)
-            s->ch[i].node = -1;
+    requeue_node(s, node, true);
     pl_log(PL_LOG_WARN, "redis_subscribe_error", "error", PL_LS, r->str,
            NULL);
 }
@@ -232,19 +334,20 @@ static void handle(pl_redis_sub *s, int node, const redisReply *r,
     }
     if (r->type != REDIS_REPLY_ARRAY || !str_el(r, 0) || !str_el(r, 1))
         return;
-    const redisReply *kind = r->element[0], *ch = r->element[1];
+    const redisReply *kind = r->element[0], *chr = r->element[1];
     if (is_kind(kind, "message", "smessage") && str_el(r, 2)) {
-        fn(ctx, ch->str, ch->len, r->element[2]->str, r->element[2]->len);
+        fn(ctx, chr->str, chr->len, r->element[2]->str, r->element[2]->len);
         return;
     }
-    int i = find(s, ch->str, ch->len);
-    if (i < 0 || s->ch[i].node != node)
+    subch *ch = find(s, chr->str, chr->len);
+    if (!ch || ch->node != node)
         return; /* e.g. the answer to a channel removed since */
     if (is_kind(kind, "subscribe", "ssubscribe")) {
-        s->ch[i].confirmed = true;
+        set_confirmed(s, ch, true);
     } else if (is_kind(kind, "unsubscribe", "sunsubscribe")) {
-        s->ch[i].node = -1; /* not asked for: its slot moved away */
-        s->ch[i].confirmed = false;
+        set_confirmed(s, ch, false); /* not asked for: its slot moved */
+        if (enqueue(s, ch) != PL_OK)
+            pl_log(PL_LOG_ERROR, "redis_subscriber_oom", NULL);
         s->topo->stale = s->topo->cluster;
     }
 }
@@ -293,7 +396,7 @@ void pl_redis_sub_counts(const pl_redis_sub *s, uint64_t *resubscribes,
                          size_t *confirmed)
 {
     *resubscribes = s->resubscribes;
-    *confirmed = 0;
-    for (size_t i = 0; i < s->n; i++)
-        *confirmed += s->ch[i].confirmed;
+    *confirmed = s->nconfirmed;
 }
+
+size_t pl_redis_sub_len(const pl_redis_sub *s) { return s->chans.len; }

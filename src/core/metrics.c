@@ -71,6 +71,30 @@ static const metric_def defs[] = {
     M(messaging_republished_total, "counter",
       "Messages found already stored on a redelivered send and published "
       "again (gateways drop the copy they already delivered)."),
+    M(relay_acks_total, "counter",
+      "Cluster gateway: messaging results received on the gateway's Redis "
+      "channel and handed to their connection's loop."),
+    M(relay_events_total, "counter",
+      "Cluster gateway: deliveries (messages, typing, read, presence, "
+      "membership) received from Redis."),
+    M(relay_bad_records_total, "counter",
+      "Cluster gateway: Redis records dropped as undecodable or of an "
+      "unknown kind."),
+    M(relay_repairs_total, "counter",
+      "Cluster gateway: gaps in a conversation's seqs repaired from the "
+      "store (a jump, or a check after a resubscription)."),
+    M(relay_repaired_messages_total, "counter",
+      "Cluster gateway: messages read from the store and delivered by "
+      "repairs."),
+    M(relay_dropped_duplicates_total, "counter",
+      "Cluster gateway: message deliveries dropped because this gateway had "
+      "already delivered that seq (a re-publish)."),
+    M(relay_subscriptions, "gauge",
+      "Cluster gateway: Redis channels the relay subscribes (one per "
+      "conversation with an online member here, plus its own three)."),
+    M(relay_hello_timeouts_total, "counter",
+      "Cluster gateway: WebSocket sessions closed with 1013 because their "
+      "subscriptions were not confirmed in time."),
 };
 
 void pl_metrics_render(pl_dbuf *d)

@@ -45,6 +45,15 @@ typedef struct pl_metrics {
     atomic_int_fast64_t cluster_publishes_total;
     atomic_int_fast64_t cluster_publish_retries_total;
     atomic_int_fast64_t messaging_republished_total;
+    /* the gateway relay (cluster mode, gw_relay.c) */
+    atomic_int_fast64_t relay_acks_total;
+    atomic_int_fast64_t relay_events_total;
+    atomic_int_fast64_t relay_bad_records_total;
+    atomic_int_fast64_t relay_repairs_total;
+    atomic_int_fast64_t relay_repaired_messages_total;
+    atomic_int_fast64_t relay_dropped_duplicates_total;
+    atomic_int_fast64_t relay_subscriptions; /* gauge */
+    atomic_int_fast64_t relay_hello_timeouts_total;
 } pl_metrics;
 
 extern pl_metrics pl_metrics_g;

@@ -2,7 +2,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 int pl_hexval(char c)
 {
@@ -28,4 +32,20 @@ int pl_write_all(int fd, const void *p_, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+void pl_gateway_id_resolve(char *id, size_t cap)
+{
+    char host[64] = "host";
+    if (cap == 0 || strcmp(id, "auto") != 0)
+        return;
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "host");
+    host[sizeof(host) - 1] = '\0';
+    for (char *c = host; *c; c++) /* keep to the gateway-id alphabet */
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_.-", *c))
+            *c = '_';
+    snprintf(id, cap, "%s:%ld:%08x", host, (long)getpid(),
+             (unsigned)randombytes_random());
 }

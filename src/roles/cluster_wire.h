@@ -106,8 +106,8 @@ pl_status pl_cw_decode_event(const void *p, size_t n, pl_cw_event *e);
  * pl:g:{<gateway id>}         acks to one gateway
  * pl:presence, pl:members     presence and membership, to every gateway
  * Each writes the name NUL-terminated into buf and returns its length, or
- * 0 if it does not fit (or the gateway id is empty or over
- * PL_CW_REPLY_TO_MAX). */
+ * 0 if it does not fit (or the gateway id is not 1..PL_CW_REPLY_TO_MAX
+ * bytes of visible ASCII, the rule of reply_to). */
 #define PL_CW_CHAN_PRESENCE "pl:presence"
 #define PL_CW_CHAN_MEMBERS "pl:members"
 size_t pl_cw_channel_conv(const pl_uuid *conv, char *buf, size_t cap);

@@ -34,6 +34,7 @@ struct pl_gateway {
     bool halted;
     pl_limtab *limtab;     /* per-address and per-username limits */
     pl_cidr_list trusted;  /* trusted-proxies */
+    gw_relay *relay;       /* cluster mode (bus = kafka); else NULL */
 };
 
 static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
@@ -41,6 +42,7 @@ static __thread gw_loop *tl_loop; /* the loop this thread runs, if any */
 pl_gateway *gw_gateway(gw_loop *gw) { return gw->g; }
 int gw_loop_count(pl_gateway *g) { return g->nloops; }
 pl_loop *gw_loop_at(pl_gateway *g, int i) { return g->loops[i].loop; }
+gw_loop *gw_loop_get(pl_gateway *g, int i) { return &g->loops[i]; }
 
 /* --- listeners ---------------------------------------------------------- */
 
@@ -159,6 +161,7 @@ static pl_status index_link(gw_loop *gw, gw_user *u, const pl_uuid *conv)
             free(cv);
             return PL_ERR_NOMEM;
         }
+        gw_relay_conv_ref(gw, conv, 1); /* first local member: subscribe */
     }
     return pl_hmap_put(&cv->users, &u->id, u);
 }
@@ -170,6 +173,7 @@ static void index_unlink(gw_loop *gw, gw_user *u, const pl_uuid *conv)
         return;
     pl_hmap_del(&cv->users, &u->id);
     if (cv->users.len == 0) {
+        gw_relay_conv_ref(gw, conv, -1); /* last one left */
         pl_hmap_del(&gw->convs, conv);
         pl_hmap_free(&cv->users);
         free(cv);
@@ -515,6 +519,7 @@ static void on_tick(pl_loop *l, void *ctx)
 {
     gw_conn_tick(ctx);
     gw_limits_tick(ctx);
+    gw_relay_hello_check(ctx);
 }
 
 static void *loop_main(void *arg)
@@ -538,6 +543,7 @@ static pl_status loop_init(pl_gateway *g, int idx, int listen_fd)
     gw->keys = g->node->keys; /* before the threads: no lock needed */
     gw->limtab = g->limtab;
     gw->trusted = &g->trusted;
+    gw->relay = g->relay;
     pl_hmap_init(&gw->conns);
     pl_hmap_init(&gw->users);
     pl_hmap_init(&gw->convs);
@@ -591,6 +597,13 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     g->loops = calloc((size_t)g->nloops, sizeof(*g->loops));
     g->threads = calloc((size_t)g->nloops, sizeof(*g->threads));
     node->gateway = g;
+    if (strcmp(node->cfg.bus, "kafka") == 0 && /* cluster mode */
+        gw_relay_new(g, node, &g->relay) != PL_OK) {
+        g->nloops = 0;
+        pl_gateway_stop(g);
+        node->gateway = NULL;
+        return PL_ERR_INVALID;
+    }
     for (int i = 0; i < g->nloops; i++) {
         pl_status st = loop_init(g, i, g->listen_fd);
         if (st != PL_OK) {
@@ -608,6 +621,8 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     *out = g; /* before the loops start: they hand work to other threads */
     for (int i = 0; i < g->nloops; i++)
         pthread_create(&g->threads[i], NULL, loop_main, &g->loops[i]);
+    if (g->relay && gw_relay_start(g->relay) != PL_OK)
+        pl_log(PL_LOG_ERROR, "relay_start_failed", NULL); /* no deliveries */
     pl_log(PL_LOG_INFO, "listening", "addr", PL_LS, addr, "loops", PL_LI,
            (int64_t)g->nloops, NULL);
     return PL_OK;
@@ -665,6 +680,7 @@ static void loop_free(gw_loop *gw)
     pl_hmap_free(&gw->loading);
     pl_hmap_free(&gw->users);
     pl_hmap_free(&gw->convs);
+    free(gw->hello_wait);
     pl_loop_free(gw->loop); /* runs leftover tasks so they free their args */
 }
 
@@ -673,6 +689,7 @@ void pl_gateway_halt(pl_gateway *g)
     if (!g || g->halted)
         return;
     g->halted = true;
+    gw_relay_stop(g->relay); /* first: it may wait for a loop's inbox */
     for (int i = 0; i < g->nloops; i++)
         if (g->loops[i].loop)
             pl_loop_stop(g->loops[i].loop);
@@ -703,6 +720,7 @@ void pl_gateway_stop(pl_gateway *g)
     if (g->spare_fd >= 0)
         close(g->spare_fd);
     pthread_mutex_destroy(&g->spare_mu);
+    gw_relay_free(g->relay); /* after the loops: they report to it */
     pl_limtab_free(g->limtab); /* after the loops: they release counts */
     free(g->loops);
     free(g->threads);

@@ -34,6 +34,15 @@
 typedef struct gw_loop gw_loop;
 typedef struct gw_conn gw_conn;
 typedef struct gw_user gw_user;
+typedef struct gw_relay gw_relay;
+
+/* A WebSocket session whose conversations are indexed, waiting for the
+ * relay to confirm their subscriptions before its hello (cluster mode). */
+typedef struct gw_hello_wait {
+    uint64_t conn_id;
+    uint64_t gen;        /* the relay generation it waits for */
+    int64_t deadline_ms; /* then: close 1013 */
+} gw_hello_wait;
 
 enum gw_conn_state {
     GW_HTTP = 1,    /* reading requests */
@@ -156,6 +165,9 @@ struct gw_loop {
     const pl_cidr_list *trusted; /* trusted-proxies, parsed */
     unsigned sweep_shard;
     int refused_conns; /* refused, waiting for their request */
+    gw_relay *relay;   /* cluster mode; NULL: single node */
+    gw_hello_wait *hello_wait; /* sessions waiting for their hello */
+    size_t nhello, hello_cap;
 };
 
 /* A user with sessions whose conversation list is being loaded. */
@@ -182,6 +194,33 @@ gw_conn *gw_conn_find(gw_loop *gw, uint64_t id);
 pl_gateway *gw_gateway(gw_loop *gw);
 int gw_loop_count(pl_gateway *g);
 pl_loop *gw_loop_at(pl_gateway *g, int i);
+gw_loop *gw_loop_get(pl_gateway *g, int i);
+
+/* gw_relay.c: the gateway side of cluster mode (docs/ARCHITECTURE.md §15).
+ * gw_submit hands a send/read to messaging: in this process (single node,
+ * node->messaging set) or as a PL_CW_REQ on the bus topic sends (cluster
+ * mode; the result comes back through the relay as an ack). Sets r's
+ * ctx, ctx_loop and done (the caller sets ctx_id, ctx_kind). PL_OK: r is
+ * taken; else the caller still owns r and answers "overloaded". */
+struct pl_msg_req;
+pl_status gw_submit(gw_loop *gw, struct pl_msg_req *r);
+/* Cluster mode only (pl_gateway_start): creates the relay (resolves the
+ * gateway id "auto" in node->cfg, opens its Redis subscriber), starts and
+ * stops its thread, frees it (after the loops: they still report
+ * conversations while closing their connections). */
+pl_status gw_relay_new(pl_gateway *g, pl_node *node, gw_relay **out);
+pl_status gw_relay_start(gw_relay *r);
+void gw_relay_stop(gw_relay *r);
+void gw_relay_free(gw_relay *r);
+/* Loop thread: conv got its first local member (+1) / lost its last (-1)
+ * on this loop. No-op without a relay. */
+void gw_relay_conv_ref(gw_loop *gw, const pl_uuid *conv, int delta);
+/* Loop thread: c's conversations are indexed; sends its hello now (no
+ * relay, or every subscription it needs is confirmed) or once the relay
+ * confirms them, or closes it with 1013 after a timeout. */
+void gw_relay_hello(gw_conn *c);
+/* Loop tick and relay pokes: hellos now due, and timeouts. */
+void gw_relay_hello_check(gw_loop *gw);
 
 /* What gw_limits_admit decided about a new connection. */
 typedef struct gw_admission {
@@ -300,6 +339,8 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r);
 void gw_ws_process(gw_conn *c);
 /* Queues a close frame with code and reason and closes after flush. */
 void gw_ws_close(gw_conn *c, int code, const char *reason);
+/* The session is live: GW_WS_OPEN, hello sent, input resumed. */
+void gw_ws_open(gw_conn *c);
 void gw_ws_send_json(gw_conn *c, json_t *o); /* steals o */
 void gw_ws_send_error(gw_conn *c, const char *code, const char *message,
                       const char *client_msg_id);

@@ -115,10 +115,8 @@ void gw_msg_done(pl_msg_req *r)
 
 static bool submit(gw_conn *c, pl_msg_req *r)
 {
-    r->ctx = c->gw;
     r->ctx_id = c->id;
-    r->done = gw_msg_done;
-    if (pl_messaging_submit(c->gw->node->messaging, r) != PL_OK) {
+    if (gw_submit(c->gw, r) != PL_OK) {
         pl_msg_req_free(r);
         return false;
     }

@@ -92,6 +92,13 @@ static void send_hello(gw_conn *c)
                                  (json_int_t)c->gw->node->cfg.heartbeat_ms));
 }
 
+void gw_ws_open(gw_conn *c)
+{
+    c->state = GW_WS_OPEN;
+    send_hello(c);
+    gw_conn_resume(c);
+}
+
 static void load_done(pl_loop *l, void *arg)
 {
     load_job *j = arg;
@@ -115,11 +122,9 @@ static void load_done(pl_loop *l, void *arg)
         gw_ws_close(c, PL_WS_CLOSE_INTERNAL, "out of memory");
         goto out;
     }
-    c->state = GW_WS_OPEN;
-    PL_METRIC_ADD(ws_connections, 1);
+    PL_METRIC_ADD(ws_connections, 1); /* counted while c->user is set */
     pl_presence_role_online(c->gw->node, &c->user_id);
-    send_hello(c);
-    gw_conn_resume(c);
+    gw_relay_hello(c); /* cluster mode: once its channels are subscribed */
 out:
     free(j->convs);
     free(j);
@@ -282,12 +287,10 @@ void gw_ws_upgrade(gw_conn *c, const gw_request *r)
 
 static void submit_req(gw_conn *c, pl_msg_req *r, const char *cmid)
 {
-    r->ctx = c->gw;
     r->ctx_id = c->id;
     r->ctx_kind = GW_VIA_WS;
-    r->done = gw_msg_done;
     r->user_id = c->user_id;
-    if (pl_messaging_submit(c->gw->node->messaging, r) != PL_OK) {
+    if (gw_submit(c->gw, r) != PL_OK) {
         pl_msg_req_free(r);
         gw_ws_send_error(c, "overloaded", "server busy, retry later", cmid);
     }

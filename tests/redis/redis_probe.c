@@ -8,7 +8,11 @@
  *   !stats              the client's counters
  *   !sub CH / !unsub CH subscribe (sharded in a cluster) / unsubscribe
  *   !poll MS            poll the subscriber: [[channel, message], ...]
- *   !subcounts          {"resubscribes":N,"confirmed":N}
+ *   !subcounts          {"resubscribes":N,"confirmed":N,"len":N}
+ *   !subn PREFIX N      subscribe PREFIX0 .. PREFIX<N-1>: {"st":..,"n":N}
+ *   !unsubn PREFIX N    the same, unsubscribing
+ *   !states             the state callbacks since the last !states:
+ *                       [[channel, true|false], ...]
  * Answers: {"s":..} string, {"ok":..} status, {"i":..} integer, null,
  * {"err":..} error reply, [..] array, {"io":true} no reply (I/O failure).
  * Arguments are split on spaces; "\s" inside one stands for a space. */
@@ -106,6 +110,28 @@ static void stats(pl_redis *r)
 
 static pl_redis_opts g_opts;
 static pl_redis_sub *g_sub;
+static json_t *g_states; /* what the state callback reported */
+
+static void on_state(void *ctx, const char *ch, size_t chlen, bool on)
+{
+    json_array_append_new(g_states, json_pack("[s#b]", ch, (int)chlen, on));
+}
+
+/* !subn / !unsubn: many channels in one request. */
+static void sub_many(const char *arg, bool add)
+{
+    char prefix[128], name[192];
+    long n = 0;
+    pl_status st = PL_OK;
+    if (sscanf(arg, "%127s %ld", prefix, &n) != 2 || n < 0)
+        st = PL_ERR_INVALID;
+    for (long i = 0; st == PL_OK && i < n; i++) {
+        int len = snprintf(name, sizeof(name), "%s%ld", prefix, i);
+        st = add ? pl_redis_sub_add(g_sub, name, (size_t)len)
+                 : pl_redis_sub_remove(g_sub, name, (size_t)len);
+    }
+    emit(json_pack("{sssI}", "st", pl_status_str(st), "n", (json_int_t)n));
+}
 
 static void on_msg(void *ctx, const char *ch, size_t chlen, const char *msg,
                    size_t len)
@@ -124,7 +150,16 @@ static void sub_cmd(const char *line)
         emit(json_pack("{ss}", "probe_error", "sub open"));
         return;
     }
-    if (strncmp(line, "!sub ", 5) == 0) {
+    if (!g_states) {
+        g_states = json_array();
+        pl_redis_sub_on_state(g_sub, on_state, NULL);
+    }
+    if (strncmp(line, "!subn ", 6) == 0 || strncmp(line, "!unsubn ", 8) == 0) {
+        sub_many(arg, line[1] == 's');
+    } else if (strncmp(line, "!states", 7) == 0) {
+        emit(g_states);
+        g_states = json_array();
+    } else if (strncmp(line, "!sub ", 5) == 0) {
         emit(json_pack("{ss}", "st", pl_status_str(pl_redis_sub_add(
                                          g_sub, arg, strlen(arg)))));
     } else if (strncmp(line, "!unsub ", 7) == 0) {
@@ -138,8 +173,9 @@ static void sub_cmd(const char *line)
         uint64_t re;
         size_t ok;
         pl_redis_sub_counts(g_sub, &re, &ok);
-        emit(json_pack("{sIsI}", "resubscribes", (json_int_t)re, "confirmed",
-                       (json_int_t)ok));
+        emit(json_pack("{sIsIsI}", "resubscribes", (json_int_t)re,
+                       "confirmed", (json_int_t)ok, "len",
+                       (json_int_t)pl_redis_sub_len(g_sub)));
     }
 }
 
@@ -194,7 +230,8 @@ int main(int argc, char **argv)
         if (strncmp(line, "!stats", 6) == 0) {
             stats(r);
         } else if (strncmp(line, "!sub", 4) == 0 ||
-                   strncmp(line, "!unsub ", 7) == 0 ||
+                   strncmp(line, "!unsub", 6) == 0 ||
+                   strncmp(line, "!states", 7) == 0 ||
                    strncmp(line, "!poll ", 6) == 0) {
             sub_cmd(line);
         } else if (strncmp(line, "!batch ", 7) == 0) {
@@ -209,5 +246,6 @@ int main(int argc, char **argv)
     }
     pl_redis_close(r);
     pl_redis_sub_close(g_sub);
+    json_decref(g_states);
     return 0;
 }
