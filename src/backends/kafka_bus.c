@@ -413,9 +413,13 @@ static pl_status kafka_open(const pl_config *cfg, pl_bus **out)
     pl_status st = ensure_topics(cfg);
     if (st != PL_OK)
         goto fail;
+    /* linger 1 ms: a send crosses the bus twice on its way to a receiver;
+     * under load batches form anyway while earlier requests are in flight */
+    static const char *const props[] = {"linger.ms=1", NULL};
     pl_kafka_conf kc = {.brokers = cfg->kafka_brokers,
                         .client_id = "parley",
-                        .queue_max = cfg->kafka_queue};
+                        .queue_max = cfg->kafka_queue,
+                        .props = props};
     b->prod = pl_kafka_producer_new(&kc, on_delivery, b, err, sizeof(err));
     st = PL_ERR_INVALID;
     if (!b->prod) {

@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "roles/fanout.h"
 #include "roles/gateway.h"
 #include "roles/messaging.h"
@@ -68,6 +69,8 @@ static pl_status open_backends(pl_node *n)
     pl_status st;
     char path[600];
     mkdir(n->cfg.data_dir, 0700);
+    /* one id for presence claims and the relay's ack channel */
+    pl_gateway_id_resolve(n->cfg.gateway_id, sizeof(n->cfg.gateway_id));
     st = pl_store_open(&n->cfg, &n->store);
     if (st != PL_OK) {
         pl_log(PL_LOG_ERROR, "store_open_failed", "store", PL_LS, n->cfg.store,
@@ -93,12 +96,17 @@ static pl_status open_backends(pl_node *n)
  * instance /v1/auth/, every role /healthz, /readyz and /metrics. */
 static pl_status start_roles(pl_node *n)
 {
-    pl_status st = pl_workpool_start("store", n->cfg.store_threads, POOL_QUEUE,
-                                     n->store, &n->store_pool);
-    if (st == PL_OK)
+    bool api = has_role(n, "gateway") || has_role(n, "auth");
+    pl_status st = PL_OK;
+    if (api) /* REST work and Argon2id: what the API serves */
+        st = pl_workpool_start("store", n->cfg.store_threads, POOL_QUEUE,
+                               n->store, &n->store_pool);
+    if (st == PL_OK && api)
         st = pl_workpool_start("hash", n->cfg.hash_threads, 256, n->store,
                                &n->hash_pool);
-    if (st == PL_OK)
+    /* gateways report their connections; a presence instance announces
+     * what Redis decided without them (a dead gateway's users reaped) */
+    if (st == PL_OK && (has_role(n, "gateway") || has_role(n, "presence")))
         st = pl_presence_role_start(n);
     if (st == PL_OK && has_role(n, "messaging"))
         st = pl_messaging_start(n, &n->messaging);

@@ -16,6 +16,14 @@ struct pl_fanout {
     pl_cpub *out; /* cluster mode: publishes to the gateways */
 };
 
+/* End of a bus batch: the batch's offsets are committed when this
+ * returns, so it returns only once Redis took every publish (or the
+ * process is stopping: the batch is then replayed by the next owner). */
+static void flush(pl_fanout *f)
+{
+    pl_cpub_flush(f->out, &f->node->stopping);
+}
+
 /* Cluster mode: the event goes to the gateways through Redis, as a
  * PL_CW_EVENT whose kind is the delivery; conversation events on the
  * conversation's channel (only gateways with an online member subscribe
@@ -41,18 +49,17 @@ static void relay(pl_fanout *f, const pl_bus_msg *m, int kind)
                      .payload_len = m->payload->len};
     pl_dbuf v;
     pl_dbuf_init(&v, (size_t)PL_CW_CONTENT_MAX + 8192);
-    if (chlen == 0 || pl_cw_encode_event(&e, &v) != PL_OK ||
-        pl_cpub_add(f->out, chan, chlen, v.p, v.len) != PL_OK)
+    pl_status st = chlen ? pl_cw_encode_event(&e, &v) : PL_ERR_TOOLARGE;
+    if (st == PL_OK) {
+        st = pl_cpub_add(f->out, chan, chlen, v.p, v.len);
+        if (st == PL_ERR_TOOLARGE) { /* the batch's queue is full */
+            flush(f);
+            st = pl_cpub_add(f->out, chan, chlen, v.p, v.len);
+        }
+    }
+    if (st != PL_OK)
         PL_METRIC_ADD(events_dropped_total, 1);
     pl_dbuf_free(&v);
-}
-
-/* End of a bus batch: the batch's offsets are committed when this
- * returns, so it returns only once Redis took every publish (or the
- * process is stopping: the batch is then replayed by the next owner). */
-static void flush(pl_fanout *f)
-{
-    pl_cpub_flush(f->out, &f->node->stopping);
 }
 
 static void deliver(pl_fanout *f, const pl_bus_msg *m, int kind)
