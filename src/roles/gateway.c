@@ -597,7 +597,9 @@ pl_status pl_gateway_start(pl_node *node, pl_gateway **out)
     g->loops = calloc((size_t)g->nloops, sizeof(*g->loops));
     g->threads = calloc((size_t)g->nloops, sizeof(*g->threads));
     node->gateway = g;
-    if (strcmp(node->cfg.bus, "kafka") == 0 && /* cluster mode */
+    /* cluster mode, and this process holds client sessions */
+    if (pl_bus_is_remote(node->bus) &&
+        pl_config_has_role(&node->cfg, "gateway") &&
         gw_relay_new(g, node, &g->relay) != PL_OK) {
         g->nloops = 0;
         pl_gateway_stop(g);

@@ -426,7 +426,9 @@ static void run_checks(gw_relay *r)
         if (c->confirmed)
             check_one(r, c);
     }
-    memmove(r->checks, r->checks + n, (r->nchecks - n) * sizeof(*r->checks));
+    if (n < r->nchecks)
+        memmove(r->checks, r->checks + n,
+                (r->nchecks - n) * sizeof(*r->checks));
     r->nchecks -= n;
 }
 
