@@ -238,6 +238,8 @@ def test_non_object_json_body_400(mp, body):
     assert r.json()["error"]["code"] in ("invalid_request", "invalid_json")
 
 
+@pytest.mark.private_server("nginx reads a chunked body and forwards it "
+                            "with a Content-Length")
 def test_chunked_body_411(mp):
     req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n")
