@@ -210,6 +210,8 @@ def test_default_max_body_413(mp):
     assert_error(json.loads(body), "payload_too_large")
 
 
+@pytest.mark.private_server("3 MiB is over nginx's own body limit (2 MiB): "
+                            "nginx answers it")
 def test_body_over_max_sent_whole_before_reading_gets_413_not_a_reset(mp):
     """A peer that writes its whole too-large body before it reads (as
     nginx does) must get the 413: parleyd drops the rest of the body
