@@ -53,11 +53,13 @@ fuzz:
 	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
 
 # --- cluster: Kafka (KRaft), the other servers, nginx (scripts/infra/) ---
-# make cluster       servers + parleyd behind nginx on http://127.0.0.1:8080,
-#                    data and logs in $(CLUSTER_DIR); prints env and logs
+# make cluster       servers + the parleyd role processes behind nginx on
+#                    http://127.0.0.1:8080, data and logs in $(CLUSTER_DIR);
+#                    prints where each log is (CLUSTER_TOPOLOGY=single: one
+#                    all-roles parleyd; scripts/cluster.sh says more)
 # make cluster-down  stops it all, keeps the data
 # make infra-test    the servers' scripts and the Kafka client, for real
-CLUSTER_DIR ?= ./cluster-data
+CLUSTER_DIR ?= build/cluster
 
 cluster: build
 	@scripts/deps.sh cluster

@@ -16,7 +16,10 @@
 #   3. every libFuzzer target briefly (FUZZ_SECONDS, default 15);
 #   4. the cluster's servers (scripts/infra-test.sh on build-asan): a real
 #      Kafka broker and the C client through a broker restart, nginx in
-#      front of parleyd.
+#      front of parleyd;
+#   5. the cluster (scripts/cluster-test.sh on the release build): the
+#      `make cluster` processes behind nginx in a temporary directory,
+#      tests/cluster and the black-box suite through nginx against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc)
@@ -71,4 +74,6 @@ echo "== fuzz targets, ${FUZZ_SECONDS:-15} s each"
 scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 echo "== cluster servers (build-asan)"
 scripts/infra-test.sh build-asan
+echo "== cluster (build)"
+scripts/cluster-test.sh build
 echo "== all tests passed in $(( $(date +%s) - start )) s"

@@ -60,6 +60,21 @@ infra_pgid() {
     echo "$3"
 }
 
+# infra_children PID: the pids of PID's child processes, one a line (from
+# /proc/*/stat, read with builtins: no procps, no fork per process).
+infra_children() {
+    local parent=$1 f stat pid
+    for f in /proc/[0-9]*/stat; do
+        read -r stat 2>/dev/null < "$f" || continue
+        pid=${stat%% *}
+        stat=${stat##*) }
+        # shellcheck disable=SC2086 # split into fields: state, ppid, ...
+        set -- $stat
+        [ "${2:-}" = "$parent" ] && echo "$pid"
+    done
+    return 0
+}
+
 # infra_stop PIDFILE PATTERN SIGNAL TIMEOUT_S: sends SIGNAL and waits for
 # the process to exit; after TIMEOUT_S escalates to SIGKILL. Servers are
 # started with setsid, so the signal goes to the whole process group: a

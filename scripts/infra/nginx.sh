@@ -9,12 +9,14 @@
 #   auth    127.0.0.1:9101     # /v1/auth/*  (default: the gateways)
 # or, at `up`/`reload`, from NGINX_GATEWAYS / NGINX_AUTH (space-separated
 # HOST:PORT lists), which rewrite that file. `reload` regenerates the
-# config and sends SIGHUP: open connections finish on the old workers.
+# config, sends SIGHUP and returns once new workers serve it (open
+# connections finish on the old workers).
 #
 # Listens on 127.0.0.1:NGINX_PORT, or a free port chosen on the first `up`
 # and kept in DIR/nginx/ports. DIR/nginx/ holds nginx.conf (generated from
-# scripts/infra/nginx/nginx.conf.in), error.log, access.log, nginx.pid and
-# env (PARLEY_URL=http://127.0.0.1:PORT, what the parley CLI reads).
+# scripts/infra/nginx/nginx.conf.in), error.log, access.log, nginx.pid (the
+# master's pid, written by this script; nginx's own is master.pid) and env
+# (PARLEY_URL=http://127.0.0.1:PORT, what the parley CLI reads).
 # NGINX_WORKERS (default 1), NGINX_WORKER_CONNECTIONS (default 8192) and
 # NGINX_WS_TIMEOUT (default 120s) tune it.
 set -euo pipefail
@@ -107,15 +109,93 @@ do_up() {
             infra_tail "$D/error.log" "$D/stdout.log"
             infra_die "nginx did not open 127.0.0.1:$port (logs above)"
         fi
+        # The port listens before the master can take a reload: see
+        # wait_master_loop.
+        wait_master_loop 20 || {
+            infra_tail "$D/error.log" "$D/stdout.log"
+            infra_die "nginx started no worker within 20 s (logs above)"
+        }
     fi
     echo "PARLEY_URL=http://127.0.0.1:$port" > "$D/env"
 }
 
+# wait_master_loop TIMEOUT_S: waits until the master has a worker. nginx
+# opens its port, then installs its signal handlers, and only then blocks
+# the signals it waits for in its loop and forks the workers. A SIGHUP in
+# between is caught but not acted upon until some other signal arrives: the
+# reload is lost (seen in CI: a `reload` right after `up` left the old
+# upstreams serving). A worker exists only once the master is in its loop.
+wait_master_loop() {
+    local master i
+    master=$(cat "$D/nginx.pid")
+    for ((i = 0; i < $1 * 10; i++)); do
+        [ -n "$(infra_children "$master")" ] && return 0
+        kill -0 "$master" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# old_workers_done OLD...: 0 when each of the workers OLD has exited or
+# taken the shutdown (its title says so; it closes its listening sockets
+# right after setting it, so it accepts no new connection).
+old_workers_done() {
+    local w title
+    for w in "$@"; do
+        title=$(tr '\0' ' ' 2>/dev/null < "/proc/$w/cmdline") || continue
+        case "$title" in
+        "nginx: worker process is shutting down"*) ;;
+        "nginx: worker process"*) return 1 ;;
+        esac
+    done
+    return 0
+}
+
+# A reload is done once the master runs a worker that was not there before
+# SIGHUP and every old worker stopped accepting: from then on every new
+# connection gets the new configuration. A configuration nginx refuses
+# (`[emerg]` in error.log after the SIGHUP) fails at once; no new worker
+# within RELOAD_TIMEOUT_S fails too, with error.log's tail.
 do_reload() {
+    local master old w new off i emerg=-1 log=$D/error.log
     infra_alive "$D/nginx.pid" "$PATTERN" || infra_die "not running in $D"
+    cp "$D/upstreams" "$D/upstreams.prev"
+    cp "$D/nginx.conf" "$D/nginx.conf.prev"
     take_env_upstreams
     write_config "$(sed -n 's/^PORT=//p' "$D/ports")"
-    kill -HUP "$(cat "$D/nginx.pid")"
+    master=$(cat "$D/nginx.pid")
+    wait_master_loop 20 || infra_die "master $master has no worker"
+    old=$(infra_children "$master")
+    off=$(stat -c %s "$log" 2>/dev/null || echo 0)
+    kill -HUP "$master"
+    for ((i = 0; i < ${RELOAD_TIMEOUT_S:-15} * 10; i++)); do
+        # nginx retries a busy port for 2.5 s after its [emerg]: 3 s grace
+        if [ "$emerg" -lt 0 ] && tail -c +"$((off + 1))" "$log" 2>/dev/null |
+                grep -q '\[emerg\]'; then
+            emerg=$i
+        fi
+        if [ "$emerg" -ge 0 ] && [ $((i - emerg)) -ge 30 ]; then
+            tail -c +"$((off + 1))" "$log" >&2
+            # keep what runs as what a restart would start
+            mv "$D/nginx.conf" "$D/nginx.conf.rejected"
+            mv "$D/nginx.conf.prev" "$D/nginx.conf"
+            mv "$D/upstreams.prev" "$D/upstreams"
+            infra_die "reload refused (error.log above); the old config" \
+                "still serves, the new one is in $D/nginx.conf.rejected"
+        fi
+        new=""
+        for w in $(infra_children "$master"); do
+            grep -qxF "$w" <<< "$old" || new=$w
+        done
+        # shellcheck disable=SC2086 # one pid a word
+        if [ -n "$new" ] && old_workers_done $old; then
+            return 0
+        fi
+        kill -0 "$master" 2>/dev/null || break
+        sleep 0.1
+    done
+    infra_tail "$log" "$D/stdout.log"
+    infra_die "reload: no new worker serving within ${RELOAD_TIMEOUT_S:-15} s"
 }
 
 do_status() {

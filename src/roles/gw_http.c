@@ -156,6 +156,11 @@ static bool parse_length(const pl_http_request *req, size_t max, size_t *len,
         c->keep_alive = false;
         gw_http_respond_error(c, 413, "payload_too_large",
                               "request body too large");
+        /* The body is still coming. Closing now, with it unread, would
+         * reset the connection, and the peer (nginx sending the body)
+         * could lose this answer: read and drop the rest until the peer
+         * closes, as a closing WebSocket does (bounded in time). */
+        c->state = GW_CLOSING;
         c->in_len = 0;
         return false;
     }

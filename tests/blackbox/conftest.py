@@ -1,6 +1,17 @@
 """Fixtures: a real parleyd per test (or per module), ephemeral ports and
 tmp_path only, so `pytest -n auto` is safe. On failure, the stderr log of
-every server the test used is attached to the report."""
+every server the test used is attached to the report.
+
+PARLEY_TEST_EXTERNAL_URL=http://HOST:PORT runs the suite against a server
+already running there instead (nginx in front of a cluster: scripts/
+test.sh's cluster stage): `server`, `mod_server`, `parley` and `mp` are
+then that server, and a test that needs a parleyd of its own (it starts
+one with special flags, restarts or kills it, reads its log or its data
+dir, or speaks raw bytes to parleyd's parser, which nginx would answer
+itself) is skipped, saying why: through the `private_server` marker,
+server_factory, or the first process-only attribute it touches.
+PARLEY_TEST_EXTERNAL_LOGS (log files, space-separated) are attached to
+failure reports in that mode."""
 
 import os
 import sys
@@ -9,7 +20,26 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from parley_client import Parley, ParleyServer  # noqa: E402
+from parley_client import ExternalServer, Parley, ParleyServer  # noqa: E402
+
+EXTERNAL_URL = os.environ.get("PARLEY_TEST_EXTERNAL_URL")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "private_server(reason): the test needs a parleyd of its "
+        "own; skipped against PARLEY_TEST_EXTERNAL_URL")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not EXTERNAL_URL:
+        return
+    for item in items:
+        m = item.get_closest_marker("private_server")
+        if m is not None:
+            why = m.args[0] if m.args else m.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(
+                reason="needs its own parleyd: " + why))
 
 
 class ServerFactory:
@@ -69,14 +99,19 @@ class ServerFactory:
 
 @pytest.fixture
 def server_factory(request, tmp_path):
+    if EXTERNAL_URL:
+        pytest.skip("needs its own parleyd: starts, restarts or stops "
+                    "servers (server_factory)")
     f = ServerFactory(request.node, str(tmp_path))
     yield f
     f.stop_all()
 
 
 @pytest.fixture
-def server(server_factory):
-    return server_factory.start()
+def server(request):
+    if EXTERNAL_URL:
+        return ExternalServer(EXTERNAL_URL)
+    return request.getfixturevalue("server_factory").start()
 
 
 @pytest.fixture
@@ -89,6 +124,9 @@ def parley(server):
 @pytest.fixture(scope="module")
 def mod_server(request, tmp_path_factory):
     """One server for a whole module (tests use unique user names)."""
+    if EXTERNAL_URL:
+        yield ExternalServer(EXTERNAL_URL)
+        return
     base = str(tmp_path_factory.mktemp("mod"))
     f = ServerFactory(request.node, base)
     srv = f.start()
@@ -111,7 +149,7 @@ def _servers_of(item):
         seen.append(srv)
     for val in getattr(item, "funcargs", {}).values():
         cand = []
-        if isinstance(val, ParleyServer):
+        if isinstance(val, (ParleyServer, ExternalServer)):
             cand.append(val)
         elif isinstance(val, Parley):
             cand.append(val.server)

@@ -285,6 +285,46 @@ class ParleyServer:
                     env=self.extra_env, base_args=self.base_args)
 
 
+class ExternalServer:
+    """A server this suite did not start (PARLEY_TEST_EXTERNAL_URL, e.g.
+    nginx in front of a cluster): the same url / ws_url / host / port /
+    addr as a ParleyServer. Anything about the process (stop, kill, its
+    log lines, its data dir...) skips the test: that needs a parleyd of
+    its own."""
+
+    def __init__(self, url):
+        url = url.rstrip("/")
+        assert url.startswith("http://"), "external url must be http://: %r" % url
+        self.url = url
+        self.addr = url[len("http://"):]
+        host, _, port = self.addr.rpartition(":")
+        self.host = host.strip("[]")
+        self.port = int(port)
+        self.ws_url = "ws://%s/v1/ws" % self.addr
+
+    def alive(self):
+        return True
+
+    def log_text(self, tail=200):
+        """The tail of each PARLEY_TEST_EXTERNAL_LOGS file."""
+        out = ["external server %s" % self.url]
+        for path in os.environ.get("PARLEY_TEST_EXTERNAL_LOGS", "").split():
+            try:
+                with open(path, errors="replace") as f:
+                    lines = f.read().splitlines()[-tail:]
+            except OSError as e:
+                lines = ["(%s)" % e]
+            out.append("--- %s\n%s" % (path, "\n".join(lines)))
+        return "\n".join(out)
+
+    def __getattr__(self, name):
+        import pytest
+        if name.startswith("__"):
+            raise AttributeError(name)
+        pytest.skip("needs its own parleyd: uses the server process "
+                    "(.%s) and the suite runs against %s" % (name, self.url))
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -664,6 +704,10 @@ class Parley:
 
     def bulk_users(self, n, prefix=None, timeout=120):
         """n users via `parley admin create-users` (no Argon2 per login)."""
+        if isinstance(self.server, ExternalServer):
+            import pytest
+            pytest.skip("needs its own parleyd: creates users with `parley "
+                        "admin` on the server's data dir")
         prefix = prefix or unique_name("b")[:12]
         r = run_cli(["admin", "create-users", "--count", str(n), "--prefix", prefix,
                      "--data-dir", self.server.data_dir], timeout=timeout)

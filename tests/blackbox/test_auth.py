@@ -227,6 +227,7 @@ def test_wrong_key_tokens_401(mp):
     expect(_me_with_header(mp, "Bearer " + jwt_sign(header, valid_times, b"")), 401, "unauthorized")
 
 
+@pytest.mark.private_server("two servers with different keys")
 def test_token_from_another_server_401(mp, server):
     """A genuine token of a different parleyd (its own key) is forged here."""
     other = Api(server.url)

@@ -210,6 +210,39 @@ def test_default_max_body_413(mp):
     assert_error(json.loads(body), "payload_too_large")
 
 
+@pytest.mark.private_server("3 MiB is over nginx's own body limit (2 MiB): "
+                            "nginx answers it")
+def test_body_over_max_sent_whole_before_reading_gets_413_not_a_reset(mp):
+    """A peer that writes its whole too-large body before it reads (as
+    nginx does) must get the 413: parleyd drops the rest of the body
+    until the peer closes, instead of closing with it unread, which
+    resets the connection and can destroy the answer in the peer's
+    buffers (nginx then said 503: seen in tests/infra/test_nginx.py)."""
+    n = 3 * 1024 * 1024
+    head = _req("POST", "/v1/auth/login", headers={"Content-Length": str(n)})
+    head = head.replace(b"Content-Length: 0\r\n", b"")
+    s = socket.create_connection((mp.server.host, mp.server.port), timeout=30)
+    try:
+        s.sendall(head)
+        time.sleep(0.2)  # the 413 is written and the close begins
+        try:
+            s.sendall(b" " * n)
+        except OSError as e:
+            pytest.fail("connection reset while sending the body: %r" % (e,))
+        s.shutdown(socket.SHUT_WR)
+        from rawws import read_http_response
+        try:
+            status, _, body = read_http_response(s, bytearray(), time.monotonic() + 30)
+        except OSError as e:
+            pytest.fail("connection reset before the answer was read: %r" % (e,))
+        assert status == 413
+        assert_error(json.loads(body), "payload_too_large")
+    finally:
+        s.close()
+
+
+@pytest.mark.private_server("nginx waits for the announced body before "
+                            "it forwards the request")
 def test_content_length_over_max_without_body(mp):
     head = _req("POST", "/v1/auth/login", headers={"Content-Length": "5000000"})
     head = head.replace(b"Content-Length: 0\r\n", b"")
@@ -238,6 +271,8 @@ def test_non_object_json_body_400(mp, body):
     assert r.json()["error"]["code"] in ("invalid_request", "invalid_json")
 
 
+@pytest.mark.private_server("nginx reads a chunked body and forwards it "
+                            "with a Content-Length")
 def test_chunked_body_411(mp):
     req = (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
            b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n")

@@ -510,9 +510,8 @@ def test_out_of_file_descriptors_does_not_spin(server_factory):
 # ------------------------------------------- 7. typing throttle
 
 
-def test_typing_throttle_across_many_conversations(server_factory):
-    srv = server_factory.start()
-    p = Parley(srv)
+def test_typing_throttle_across_many_conversations(server):
+    p = Parley(server)
     try:
         a, b = p.new_users(2, "ty")
         cids = [a.group("typing%d" % i, [b])["conversation_id"] for i in range(6)]

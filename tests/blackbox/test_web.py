@@ -106,7 +106,8 @@ def test_security_headers(mp):
     assert "'unsafe-inline'" not in h["content-security-policy"]
 
 
-@pytest.mark.parametrize("host", ['x"y', "a;b", "a,b", "x/y", "é"])
+@pytest.mark.parametrize("host", ['x"y', "a;b", "a,b", pytest.param("x/y", marks=pytest.mark.private_server(
+    "nginx refuses a Host with a slash with its own 400")), "é"])
 def test_a_strange_host_is_not_repeated_in_the_policy(mp, host):
     st, h, _ = raw(mp.server, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
     assert st == 200
@@ -172,7 +173,10 @@ def test_other_methods_are_405(mp, method):
 
 @pytest.mark.parametrize("path", ["/nope", "/index.html", "/js/", "/js", "/js/nope.js",
                                   "/JS/APP.JS", "/js//app.js", "/js/app.js/", "/%2F",
-                                  "/js/%61pp.js", "/../web/index.html", "//", "/v1",
+                                  "/js/%61pp.js",
+                                  pytest.param("/../web/index.html", marks=pytest.mark.private_server(
+                                      "nginx refuses a path above / with its own 400")),
+                                  "//", "/v1",
                                   "/favicon.ico"])
 def test_unknown_paths_are_404_json(mp, path):
     st, h, body = raw(mp.server, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

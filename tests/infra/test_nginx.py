@@ -266,6 +266,58 @@ def test_get_that_reached_a_gateway_is_retried(ngx, fakes):
 # ---------------------------------------------------------------- script
 
 
+def error_log(d):
+    try:
+        with open(os.path.join(str(d), "nginx", "error.log")) as f:
+            return f.read()[-6000:]
+    except OSError as e:
+        return "(no error.log: %s)" % e
+
+
+def served_by(url, want, d, wait=15.0):
+    """The upstream answering GET url/; polls up to wait seconds for want,
+    and fails with nginx's error.log (which records every SIGHUP, worker
+    start and exit) if another one still answers."""
+    deadline = time.monotonic() + wait
+    while True:
+        got = httpx.get(url + "/", timeout=5).json()["upstream"]
+        if got == want:
+            return got
+        if time.monotonic() >= deadline:
+            pytest.fail("%s answered instead of %s; error.log:\n%s"
+                        % (got, want, error_log(d)), pytrace=False)
+        time.sleep(0.05)
+
+
+def test_reload_refused_keeps_serving(ngx, fakes):
+    """A config that passes `nginx -t` but that the master cannot apply (its
+    port taken by another process: -t ignores a busy port) fails the reload
+    with error.log, and the old workers keep serving."""
+    one, two = fakes("one"), fakes("two")
+    nginx("up", ngx, {"NGINX_GATEWAYS": one.addr})
+    url = nginx_url(ngx)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    ports = os.path.join(str(ngx), "nginx", "ports")
+    with open(ports) as f:
+        saved = f.read()
+    with open(ports, "w") as f:
+        f.write("PORT=%d\n" % busy.getsockname()[1])
+    try:
+        r = nginx("reload", ngx, {"NGINX_GATEWAYS": two.addr}, check=False)
+    finally:
+        busy.close()
+        with open(ports, "w") as f:
+            f.write(saved)
+    assert r.returncode != 0
+    assert "reload refused" in r.stderr and "[emerg]" in r.stderr, r.stderr
+    assert served_by(url, "one", ngx, wait=0) == "one"
+    # the config on disk is the one running: a restart serves "one" too
+    nginx("restart", ngx)
+    assert served_by(url, "one", ngx) == "one"
+
+
 def test_script_interface(ngx, fakes):
     one, two = fakes("one"), fakes("two")
     nginx("up", ngx, {"NGINX_GATEWAYS": one.addr})
@@ -273,18 +325,20 @@ def test_script_interface(ngx, fakes):
     assert nginx("status", ngx).returncode == 0
     nginx("up", ngx)  # running: a no-op
     assert nginx_pid(ngx) == pid
-    # reload: new upstreams, same master, same port
+    # reload: new upstreams, same master, same port; it returns once the
+    # new workers serve, so the first request after it sees them
     nginx("reload", ngx, {"NGINX_GATEWAYS": two.addr})
     assert nginx_pid(ngx) == pid
-    for _ in range(100):  # the master starts new workers asynchronously
-        if httpx.get(url + "/", timeout=5).json()["upstream"] == "two":
-            break
-        time.sleep(0.05)
-    assert httpx.get(url + "/", timeout=5).json()["upstream"] == "two"
+    assert served_by(url, "two", ngx, wait=0) == "two"
+    # and again at once (the master is in its loop: no lost SIGHUP)
+    nginx("reload", ngx, {"NGINX_GATEWAYS": one.addr})
+    assert served_by(url, "one", ngx, wait=0) == "one"
+    nginx("reload", ngx, {"NGINX_GATEWAYS": two.addr})
+    assert served_by(url, "two", ngx, wait=0) == "two"
     # restart keeps the address and the upstreams file
     nginx("restart", ngx)
     assert nginx_url(ngx) == url and nginx_pid(ngx) != pid
-    assert httpx.get(url + "/", timeout=5).json()["upstream"] == "two"
+    assert served_by(url, "two", ngx) == "two"
     # kill: master and workers are gone (nothing answers on the port)
     nginx("kill", ngx)
     assert nginx("status", ngx, check=False).returncode != 0
