@@ -87,3 +87,13 @@ void pl_presence_flush(pl_presence *p, int64_t timeout_ms)
     if (p->ops->flush)
         p->ops->flush(p, timeout_ms);
 }
+
+uint64_t pl_presence_mark(pl_presence *p)
+{
+    return p->ops->mark ? p->ops->mark(p) : 0;
+}
+
+bool pl_presence_reached(pl_presence *p, uint64_t mark)
+{
+    return p->ops->reached ? p->ops->reached(p, mark) : true;
+}

@@ -54,6 +54,11 @@ pl_status pl_presence_get_many(pl_presence *p, const pl_uuid *users, size_t n,
  * have reached the backend and their transitions were reported. Called at
  * shutdown, before the listener goes away. */
 void pl_presence_flush(pl_presence *p, int64_t timeout_ms);
+/* A mark covering every connect/disconnect queued so far, and whether
+ * they have all reached the backend (so other gateways see them). The
+ * memory backend is always there. Thread-safe, never block. */
+uint64_t pl_presence_mark(pl_presence *p);
+bool pl_presence_reached(pl_presence *p, uint64_t mark);
 
 typedef struct pl_presence_ops {
     const char *name;
@@ -69,6 +74,9 @@ typedef struct pl_presence_ops {
                           bool *online, int64_t *last_seen_ms);
     /* optional (NULL: nothing is queued) */
     void (*flush)(pl_presence *p, int64_t timeout_ms);
+    /* optional (NULL: changes take effect at once) */
+    uint64_t (*mark)(pl_presence *p);
+    bool (*reached)(pl_presence *p, uint64_t mark);
 } pl_presence_ops;
 
 /* The part every backend embeds first. Backends call pl_presence_base_init

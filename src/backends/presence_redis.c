@@ -49,6 +49,7 @@ static void enqueue(rpres *p, const pl_uuid *user, ruser *e)
     }
     p->ring[(p->head + p->len++) % p->cap] = *user;
     e->queued = true;
+    p->enq_seq++;
     pthread_cond_signal(&p->cv);
 }
 
@@ -112,13 +113,15 @@ static void forget_gone(rpres *p, const pr_change *ch, const bool *done,
     pthread_mutex_unlock(&p->mu);
 }
 
-static void send_changes(rpres *p, pr_change *ch, size_t n)
+/* Sends n changes; true when Redis applied every one. */
+static bool send_changes(rpres *p, pr_change *ch, size_t n)
 {
     bool done[PR_BATCH];
     if (n == 0)
-        return;
-    pr_apply(p, p->rc, p->gw, ch, n, done);
+        return true;
+    pl_status st = pr_apply(p, p->rc, p->gw, ch, n, done);
     forget_gone(p, ch, done, n);
+    return st == PL_OK;
 }
 
 /* Takes up to PR_BATCH users off the ring (under mu). */
@@ -226,10 +229,12 @@ static void *rp_main(void *arg)
     while (!p->stopping || p->len > 0) {
         wait_work(p, next_refresh);
         size_t n = take_ring(p, ch);
+        uint64_t upto = p->len == 0 ? p->enq_seq : 0; /* all taken? */
         bool stopping = p->stopping;
         p->busy = true;
         pthread_mutex_unlock(&p->mu);
-        send_changes(p, ch, n);
+        if (send_changes(p, ch, n) && upto > atomic_load(&p->applied_seq))
+            atomic_store(&p->applied_seq, upto);
         if (!stopping)
             periodic(p, &next_refresh);
         pthread_mutex_lock(&p->mu);
@@ -290,6 +295,20 @@ static pl_status rp_get(pl_presence *p, const pl_uuid *user, bool *online,
                         int64_t *seen)
 {
     return rp_get_many(p, user, 1, online, seen);
+}
+
+static uint64_t rp_mark(pl_presence *p_)
+{
+    rpres *p = (rpres *)p_;
+    pthread_mutex_lock(&p->mu);
+    uint64_t m = p->enq_seq;
+    pthread_mutex_unlock(&p->mu);
+    return m;
+}
+
+static bool rp_reached(pl_presence *p_, uint64_t mark)
+{
+    return atomic_load(&((rpres *)p_)->applied_seq) >= mark;
 }
 
 static void rp_flush(pl_presence *p_, int64_t timeout_ms)
@@ -420,4 +439,6 @@ const pl_presence_ops pl_presence_redis_ops = {
     .get = rp_get,
     .get_many = rp_get_many,
     .flush = rp_flush,
+    .mark = rp_mark,
+    .reached = rp_reached,
 };

@@ -6,6 +6,7 @@
 #define PL_PRESENCE_REDIS_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "../core/hmap.h"
 #include "presence.h"
@@ -41,6 +42,8 @@ typedef struct rpres {
     size_t cap, head, len;
     bool stopping, busy;
     uint64_t overflows;
+    uint64_t enq_seq;         /* +1 per change queued */
+    atomic_uint_fast64_t applied_seq; /* changes up to it reached Redis */
     pthread_t thread;
     bool started;
     int64_t started_ms;       /* monotonic */

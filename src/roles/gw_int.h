@@ -41,6 +41,7 @@ typedef struct gw_relay gw_relay;
 typedef struct gw_hello_wait {
     uint64_t conn_id;
     uint64_t gen;        /* the relay generation it waits for */
+    uint64_t pmark;      /* and the presence mark (its connect in Redis) */
     int64_t deadline_ms; /* then: close 1013 */
 } gw_hello_wait;
 

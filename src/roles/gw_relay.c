@@ -24,6 +24,7 @@
  * changes) is confirmed; the relay publishes the confirmed generation and
  * pokes the loops, which also check on their tick and time out with 1013. */
 #include <pthread.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@
 #define RELAY_REPAIR_MAX 10000     /* messages per repair (newest kept) */
 #define RELAY_REPAIR_PAGE 500
 #define HELLO_TIMEOUT_MS 5000
+#define JOINS_MAX 65536        /* membership adds remembered for a baseline */
+#define JOIN_TTL_MS 30000
 #define CHAN_MAX (PL_CW_REPLY_TO_MAX + 16)
 
 enum { FIX_GATEWAY, FIX_PRESENCE, FIX_MEMBERS, FIX_N };
@@ -57,6 +60,7 @@ struct gw_relay {
     pl_hmap pending;  /* conv -> summed +1/-1 (gw_rpend_*), under mu */
     uint64_t req_gen; /* +1 per pending change, under mu */
     atomic_uint_fast64_t confirmed_gen;
+    atomic_int waiting; /* sessions waiting for hello, over all loops */
     atomic_bool stopping;
     pthread_t thread;
     bool started;
@@ -64,6 +68,8 @@ struct gw_relay {
     pl_redis_sub *sub;
     pl_store_conn *sc;
     pl_hmap convs;      /* conv -> gw_rconv */
+    pl_hmap joins;      /* conv -> gw_join: members added, seq at the add */
+    int64_t joins_swept_ms;
     gw_rbatches batches;
     uint64_t fixed_batch;
     unsigned fixed_seen; /* bit per fixed channel confirmed once */
@@ -132,12 +138,21 @@ static uint64_t requested_gen(gw_relay *r)
     return g;
 }
 
+/* Ready for hello: its channels are subscribed, and its connect reached
+ * the presence backend (another gateway asked about it sees it online). */
+static bool hello_ready(gw_loop *gw, uint64_t gen, uint64_t pmark)
+{
+    return atomic_load(&gw->relay->confirmed_gen) >= gen &&
+           pl_presence_reached(gw->node->presence, pmark);
+}
+
 void gw_relay_hello(gw_conn *c)
 {
     gw_loop *gw = c->gw;
     gw_relay *r = gw->relay;
     uint64_t gen = r ? requested_gen(r) : 0;
-    if (!r || atomic_load(&r->confirmed_gen) >= gen) {
+    uint64_t pmark = r ? pl_presence_mark(gw->node->presence) : 0;
+    if (!r || hello_ready(gw, gen, pmark)) {
         gw_ws_open(c);
         return;
     }
@@ -152,8 +167,9 @@ void gw_relay_hello(gw_conn *c)
         gw->hello_cap = cap;
     }
     gw->hello_wait[gw->nhello++] = (gw_hello_wait){
-        .conn_id = c->id, .gen = gen,
+        .conn_id = c->id, .gen = gen, .pmark = pmark,
         .deadline_ms = pl_loop_now_ms(gw->loop) + HELLO_TIMEOUT_MS};
+    atomic_fetch_add(&r->waiting, 1);
 }
 
 void gw_relay_hello_check(gw_loop *gw)
@@ -162,13 +178,13 @@ void gw_relay_hello_check(gw_loop *gw)
         return;
     uint64_t conf = atomic_load(&gw->relay->confirmed_gen);
     int64_t now = pl_loop_now_ms(gw->loop);
-    size_t keep = 0;
+    size_t keep = 0, before = gw->nhello;
     for (size_t i = 0; i < gw->nhello; i++) {
         gw_hello_wait w = gw->hello_wait[i];
         gw_conn *c = gw_conn_find(gw, w.conn_id);
         if (!c || c->state != GW_WS_LOADING)
             continue; /* closed meanwhile */
-        if (conf >= w.gen) {
+        if (hello_ready(gw, w.gen, w.pmark)) {
             gw_ws_open(c);
         } else if (now >= w.deadline_ms) {
             PL_METRIC_ADD(relay_hello_timeouts_total, 1);
@@ -182,12 +198,76 @@ void gw_relay_hello_check(gw_loop *gw)
         }
     }
     gw->nhello = keep;
+    atomic_fetch_sub(&gw->relay->waiting, (int)(before - keep));
 }
 
 static void on_confirmed(pl_loop *l, void *arg)
 {
     if (l)
         gw_relay_hello_check(pl_loop_data(l));
+}
+
+/* --- membership adds: the baseline of a conversation subscribed because
+ * a local user was just added to it. Its channel is subscribed only after
+ * the add, so messages sent in between would be missed: the add carries
+ * the conversation's last seq at that moment, which becomes the baseline,
+ * and the confirmation's store check delivers everything after it. */
+
+typedef struct gw_join {
+    int64_t seq;
+    int64_t at_ms;
+} gw_join;
+
+static void note_join(gw_relay *r, const uint8_t *json, size_t len)
+{
+    json_t *o = json_loadb((const char *)json, len, 0, NULL);
+    const char *op = json_string_value(json_object_get(o, "op"));
+    json_t *seq = json_object_get(o, "seq");
+    pl_uuid conv;
+    if (op && strcmp(op, "add") == 0 && json_is_integer(seq) &&
+        json_integer_value(seq) >= 0 &&
+        json_string_length(json_object_get(o, "conversation_id")) ==
+            PL_UUID_STRLEN &&
+        pl_uuid_parse(json_string_value(json_object_get(o, "conversation_id")),
+                      PL_UUID_STRLEN, &conv) == PL_OK) {
+        /* the latest add wins: an older one (members of a new group,
+         * seq 0) must not replay what came before this add */
+        gw_join *j = pl_hmap_get(&r->joins, &conv);
+        if (!j && r->joins.len < JOINS_MAX && (j = malloc(sizeof(*j))) &&
+            pl_hmap_put(&r->joins, &conv, j) != PL_OK) {
+            free(j);
+            j = NULL;
+        }
+        if (j)
+            *j = (gw_join){json_integer_value(seq), pl_now_ms()};
+    }
+    json_decref(o);
+}
+
+/* A new subscription: its baseline if a recent add named it. */
+static void take_join(gw_relay *r, gw_rconv *c)
+{
+    gw_join *j = pl_hmap_del(&r->joins, &c->id);
+    if (j && c->last_seq < 0)
+        c->last_seq = j->seq;
+    free(j);
+}
+
+static void sweep_joins(gw_relay *r)
+{
+    int64_t now = pl_now_ms();
+    if (r->joins.len == 0 || now - r->joins_swept_ms < 1000)
+        return;
+    r->joins_swept_ms = now;
+    pl_uuid old[64];
+    size_t n = 0;
+    for (size_t i = 0; i < r->joins.cap && n < 64; i++) {
+        gw_join *j = r->joins.slots[i].val;
+        if (j && now - j->at_ms > JOIN_TTL_MS)
+            old[n++] = r->joins.slots[i].key;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(pl_hmap_del(&r->joins, &old[i]));
 }
 
 /* --- deliveries ------------------------------------------------------------ */
@@ -312,6 +392,7 @@ static void on_event(gw_relay *r, const char *p, size_t n)
                e.kind == PL_DELIVER_PRESENCE) {
         deliver_json(r, e.kind, &e, (const char *)e.payload, e.payload_len);
     } else if (e.kind == PL_DELIVER_MEMBERSHIP) {
+        note_join(r, e.payload, e.payload_len);
         pl_rbuf *b = pl_rbuf_copy(e.payload, e.payload_len);
         if (b)
             pl_gateway_deliver(r->g, PL_DELIVER_MEMBERSHIP, &e.key, NULL,
@@ -441,6 +522,7 @@ static void apply_one(gw_relay *r, const pl_uuid *conv, int delta)
     if (change < 0) { /* OOM: retried next round */
         pend_add(r, conv, delta);
     } else if (change == GW_RTAB_SUBSCRIBE) {
+        take_join(r, c);
         pl_status st = pl_redis_sub_add(r->sub, ch, len);
         if (st == PL_OK)
             c->batch = gw_rbatch_add(&r->batches);
@@ -473,7 +555,9 @@ static void apply_pending(gw_relay *r)
 static void publish_confirmed(gw_relay *r)
 {
     uint64_t conf = gw_rbatch_confirmed(&r->batches);
-    if (conf == atomic_load(&r->confirmed_gen))
+    /* sessions waiting only for presence are looked at every poll */
+    if (conf == atomic_load(&r->confirmed_gen) &&
+        atomic_load(&r->waiting) == 0)
         return;
     atomic_store(&r->confirmed_gen, conf);
     for (int i = 0; i < gw_loop_count(r->g); i++)
@@ -503,6 +587,7 @@ static void *relay_main(void *arg)
         run_checks(r);
         publish_confirmed(r);
         update_gauge(r);
+        sweep_joins(r);
     }
     return NULL;
 }
@@ -566,6 +651,7 @@ pl_status gw_relay_new(pl_gateway *g, pl_node *node, gw_relay **out)
     pthread_mutex_init(&r->mu, NULL);
     pl_hmap_init(&r->pending);
     pl_hmap_init(&r->convs);
+    pl_hmap_init(&r->joins);
     gw_rbatch_init(&r->batches);
     pl_status st = open_sub(r, &node->cfg);
     if (st == PL_OK)
@@ -605,6 +691,9 @@ void gw_relay_free(gw_relay *r)
     pl_redis_sub_close(r->sub);
     pl_store_conn_close(r->sc);
     gw_rtab_free(&r->convs);
+    for (size_t i = 0; i < r->joins.cap; i++)
+        free(r->joins.slots[i].val);
+    pl_hmap_free(&r->joins);
     pl_hmap_free(&r->pending);
     PL_METRIC_ADD(relay_subscriptions, -r->gauge);
     free(r->checks);

@@ -117,15 +117,16 @@ json_t *rest_conv_json(const pl_conv *cv)
 }
 
 void rest_publish_membership(pl_node *node, const pl_uuid *conv,
-                             const pl_uuid *users, size_t n, bool add)
+                             const pl_uuid *users, size_t n, bool add,
+                             int64_t seq)
 {
     char id[PL_UUID_STRLEN + 1];
     json_t *ids = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(ids, json_string(pl_uuid_fmt(&users[i], id)));
-    json_t *o = json_pack("{s:s,s:o,s:s}", "conversation_id",
+    json_t *o = json_pack("{s:s,s:o,s:s,s:I}", "conversation_id",
                           pl_uuid_fmt(conv, id), "user_ids", ids, "op",
-                          add ? "add" : "remove");
+                          add ? "add" : "remove", "seq", (json_int_t)seq);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     pl_rbuf *payload = s ? pl_rbuf_copy(s, strlen(s)) : NULL;

@@ -45,9 +45,13 @@ void rest_store_error(rest_job *j, pl_status st);
  * returns true, or sets the 404/403 response and returns false. */
 bool rest_require_member(pl_worker *w, rest_job *j, int *role);
 json_t *rest_conv_json(const pl_conv *cv);
-/* Publishes a membership change on the bus (from a worker). */
+/* Publishes a membership change on the bus (from a worker). seq: the
+ * conversation's last seq when members were added (0 for a new one): a
+ * gateway that subscribes the conversation for them delivers what came
+ * after it (gw_relay.c). */
 void rest_publish_membership(pl_node *node, const pl_uuid *conv,
-                             const pl_uuid *users, size_t n, bool add);
+                             const pl_uuid *users, size_t n, bool add,
+                             int64_t seq);
 /* Parses a JSON array of UUID strings (max entries). Returns malloc'd
  * array or NULL with *err set ("bad" / "too_many"). */
 pl_uuid *rest_uuid_array(json_t *arr, size_t max, size_t *n,

@@ -36,7 +36,7 @@ static void create_direct(pl_worker *w, rest_job *j, const pl_uuid *other)
     }
     if (created) {
         pl_uuid both[2] = {j->caller, *other};
-        rest_publish_membership(j->node, &cv.id, both, 2, true);
+        rest_publish_membership(j->node, &cv.id, both, 2, true, 0);
     }
     j->status = created ? 201 : 200;
     j->out = rest_conv_json(&cv);
@@ -67,7 +67,7 @@ static void create_group(pl_worker *w, rest_job *j, const pl_uuid *ids,
     if (all) {
         all[0] = j->caller;
         memcpy(all + 1, ids, n * sizeof(*ids));
-        rest_publish_membership(j->node, &cv.id, all, n + 1, true);
+        rest_publish_membership(j->node, &cv.id, all, n + 1, true, 0);
         free(all);
     }
     j->status = 201;
@@ -231,7 +231,9 @@ static void members_add_work(pl_worker *w, rest_job *j)
     else if (st != PL_OK)
         rest_store_error(j, st);
     else {
-        rest_publish_membership(j->node, &j->conv, ids, n, true);
+        int64_t last = 0; /* a failed read: the newcomers sync */
+        pl_store_conv_last_seq(w->store, &j->conv, &last);
+        rest_publish_membership(j->node, &j->conv, ids, n, true, last);
         j->status = 200;
         j->out = json_pack("{s:I}", "added", (json_int_t)added);
     }
@@ -298,7 +300,7 @@ static void member_remove_work(pl_worker *w, rest_job *j)
         rest_store_error(j, st);
         return;
     }
-    rest_publish_membership(j->node, &j->conv, &j->target, 1, false);
+    rest_publish_membership(j->node, &j->conv, &j->target, 1, false, 0);
     j->status = 204;
 }
 
