@@ -4,6 +4,8 @@
 #   1. Kafka: the scripts/infra/kafka.sh interface (up twice is one broker,
 #      restart keeps the address, kill, data kept across starts), and
 #      BUILD/kafka-smoke: the C client through a broker restart under load;
+#      BUILD/bus-kafka-test: the bus backend (groups, broadcast, commits
+#      after the end-of-batch call, work streams, bad records, flush);
 #   2. nginx: tests/infra/test_nginx.py (routing, headers, WebSocket,
 #      retries) against the real parleyd and fake upstreams.
 # Everything runs in a temporary directory, stopped and removed at exit.
@@ -32,10 +34,11 @@ fail() {
 
 secs() { echo $(( $(date +%s) - $1 )); }
 
-if [ ! -x "$build/kafka-smoke" ]; then
-    fail "$build/kafka-smoke is missing: librdkafka was not found when" \
-         "$build was configured (scripts/deps.sh cluster, then rebuild)"
-fi
+for prog in kafka-smoke bus-kafka-test; do
+    [ -x "$build/$prog" ] ||
+        fail "$build/$prog is missing: librdkafka was not found when" \
+             "$build was configured (scripts/deps.sh cluster, then rebuild)"
+done
 
 echo "== kafka: scripts/infra/kafka.sh"
 t=$(date +%s)
@@ -56,6 +59,12 @@ echo "== kafka: build/kafka-smoke through a broker restart"
     --restart-cmd "scripts/infra/kafka.sh restart '$tmp'" 2> "$tmp/smoke.err" ||
     { tail -n 30 "$tmp/smoke.err" >&2; fail "kafka-smoke"; }
 [ "$(cat "$tmp/kafka/env")" = "$env1" ] || fail "restart changed the address"
+
+echo "== kafka: build/bus-kafka-test (the bus backend, bus = kafka)"
+t=$(date +%s)
+"$build/bus-kafka-test" --brokers "$brokers" 2> "$tmp/bus.err" ||
+    { tail -n 30 "$tmp/bus.err" >&2; fail "bus-kafka-test"; }
+echo "kafka: bus backend checks in $(secs "$t") s"
 
 echo "== kafka: kill, then up on the same data"
 scripts/infra/kafka.sh kill "$tmp"

@@ -348,11 +348,14 @@ static void *group_main(void *arg)
 static pl_kafka_consumer *group_consumer(kafka_bus *b, kgroup *g)
 {
     char err[256];
+    /* broadcast: from the partitions' ends as they are now (from_now);
+     * latest only if those could not be read */
     static const char *const latest[] = {"auto.offset.reset=latest", NULL};
     pl_kafka_conf kc = {.brokers = b->cfg->kafka_brokers,
                         .client_id = g->id,
                         .group_id = g->id,
-                        .props = g->broadcast ? latest : NULL};
+                        .props = g->broadcast ? latest : NULL,
+                        .from_now = g->broadcast};
     pl_kafka_consumer *c =
         pl_kafka_consumer_new(&kc, g->topics, g->ntopics, err, sizeof(err));
     if (!c)

@@ -37,6 +37,14 @@ typedef struct pl_kafka_conf {
     /* Extra librdkafka properties, "name=value" strings, applied last (they
      * override the defaults above); NULL or NULL-terminated. */
     const char *const *props;
+    /* Consumers: on its first assignment, a partition the group has no
+     * commit for starts at its end as of pl_kafka_consumer_new (read
+     * there, a blocking round trip per partition), so every message
+     * acknowledged after new returns is consumed. auto.offset.reset alone
+     * resolves the end later, when the group has formed, and misses what
+     * came meanwhile. If the ends cannot be read, the reset policy applies
+     * (logged). */
+    int from_now;
 } pl_kafka_conf;
 
 /* ---- producer ---- */

@@ -1,5 +1,6 @@
 /* kafka_consumer.c - a consumer-group member with manual offset commits
  * (see kafka_client.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +9,13 @@
 #include "kafka_client_int.h"
 
 #define DEFAULT_CONSUMER_KBYTES 16384
+#define END_TIMEOUT_MS 5000
 
 struct pl_kafka_consumer {
     rd_kafka_t *rk;
     uint64_t epoch; /* +1 per assignment change (on the polling thread) */
+    /* from_now: where the first assignment starts; NULL after it */
+    rd_kafka_topic_partition_list_t *start;
 };
 
 /* Commits the stored offsets, synchronously. Nothing stored is success. */
@@ -46,6 +50,25 @@ static void assign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
                rd_kafka_name(rk), "code", PL_LS, rd_kafka_err2name(e), NULL);
 }
 
+/* First assignment of a from_now consumer: partitions without a commit
+ * (offset INVALID: the committed one is looked up later) start where
+ * their end was at creation. Later assignments resume from the commits. */
+static void apply_start(pl_kafka_consumer *k,
+                        rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; k->start && i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        const rd_kafka_topic_partition_t *s =
+            rd_kafka_topic_partition_list_find(k->start, p->topic,
+                                               p->partition);
+        if (s && p->offset == RD_KAFKA_OFFSET_INVALID)
+            p->offset = s->offset;
+    }
+    if (k->start)
+        rd_kafka_topic_partition_list_destroy(k->start);
+    k->start = NULL;
+}
+
 /* Before giving partitions away, commit what was processed on them, so
  * that their next owner does not process it again. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -57,6 +80,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
            (int64_t)parts->cnt, NULL);
     k->epoch++;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        apply_start(k, parts);
         assign(rk, parts, 0);
         return;
     }
@@ -127,6 +151,40 @@ static rd_kafka_conf_t *consumer_conf(const pl_kafka_conf *c,
     return rc;
 }
 
+/* The end offset (high watermark) of every partition of topics, now;
+ * NULL (logged) when the broker does not answer. */
+static rd_kafka_topic_partition_list_t *
+end_offsets(rd_kafka_t *rk, const char *const *topics, size_t n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, END_TIMEOUT_MS);
+
+    for (int i = 0; e == RD_KAFKA_RESP_ERR_NO_ERROR && i < md->topic_cnt; i++) {
+        const rd_kafka_metadata_topic_t *t = &md->topics[i];
+        bool want = false;
+        for (size_t j = 0; j < n; j++)
+            want = want || strcmp(topics[j], t->topic) == 0;
+        for (int p = 0; want && e == 0 && p < t->partition_cnt; p++) {
+            int64_t lo, hi;
+            int32_t id = t->partitions[p].id;
+            e = rd_kafka_query_watermark_offsets(rk, t->topic, id, &lo, &hi,
+                                                 END_TIMEOUT_MS);
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                rd_kafka_topic_partition_list_add(l, t->topic, id)->offset =
+                    hi;
+        }
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return l;
+    pl_log(PL_LOG_WARN, "kafka_end_offsets_failed", "client", PL_LS,
+           rd_kafka_name(rk), "code", PL_LS, rd_kafka_err2name(e), NULL);
+    rd_kafka_topic_partition_list_destroy(l);
+    return NULL;
+}
+
 pl_kafka_consumer *pl_kafka_consumer_new(const pl_kafka_conf *c,
                                          const char *const *topics,
                                          size_t ntopics, char *err,
@@ -149,8 +207,12 @@ pl_kafka_consumer *pl_kafka_consumer_new(const pl_kafka_conf *c,
     }
     /* Errors and rebalances are served by consumer_poll's thread. */
     rd_kafka_poll_set_consumer(k->rk);
+    if (c->from_now)
+        k->start = end_offsets(k->rk, topics, ntopics);
     if (subscribe(k->rk, topics, ntopics, err, errcap) != PL_OK) {
         rd_kafka_destroy(k->rk);
+        if (k->start)
+            rd_kafka_topic_partition_list_destroy(k->start);
         goto fail;
     }
     return k;
@@ -233,5 +295,7 @@ void pl_kafka_consumer_free(pl_kafka_consumer *c)
         pl_log(PL_LOG_WARN, "kafka_close_failed", "client", PL_LS,
                rd_kafka_name(c->rk), "code", PL_LS, rd_kafka_err2name(e), NULL);
     rd_kafka_destroy(c->rk);
+    if (c->start)
+        rd_kafka_topic_partition_list_destroy(c->start);
     free(c);
 }
