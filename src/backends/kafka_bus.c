@@ -323,25 +323,33 @@ static void end_batch(kgroup *g)
         }
 }
 
+/* Offsets are marked only after the end-of-batch call: the rebalance
+ * callback commits what is marked, and it runs inside poll — marking
+ * while gathering could commit records whose output is not flushed. The
+ * batch's records are kept (not released) until then. */
 static void *group_main(void *arg)
 {
     kgroup *g = arg;
+    pl_kafka_msg *batch = calloc(BATCH_MAX, sizeof(*batch));
     pthread_setname_np(pthread_self(), "pl-kafka-sub");
-    while (!atomic_load(&g->b->stopping)) {
-        pl_kafka_msg km;
+    while (batch && !atomic_load(&g->b->stopping)) {
         size_t n = 0;
         while (n < BATCH_MAX &&
-               pl_kafka_consumer_poll(g->c, &km, n ? 0 : 100) == PL_OK) {
-            dispatch(g, &km);
-            pl_kafka_consumer_store(g->c, &km);
-            pl_kafka_msg_release(&km);
-            n++;
-        }
+               pl_kafka_consumer_poll(g->c, &batch[n], n ? 0 : 100) == PL_OK)
+            dispatch(g, &batch[n++]);
         if (n == 0)
             continue;
         end_batch(g);
+        for (size_t i = 0; i < n; i++) {
+            pl_kafka_consumer_store(g->c, &batch[i]);
+            pl_kafka_msg_release(&batch[i]);
+        }
         pl_kafka_consumer_commit(g->c);
     }
+    if (!batch)
+        pl_log(PL_LOG_ERROR, "bus_consumer_nomem", "group", PL_LS, g->id,
+               NULL);
+    free(batch);
     return NULL;
 }
 

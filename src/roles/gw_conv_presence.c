@@ -6,13 +6,23 @@
  * a task on every loop reads its local online members of the conversation,
  * and the last loop to answer posts the reply to the asking connection.
  * Cost O(online members), never O(members): a 100,000-member group with
- * 50 people online costs 50 lookups. Members only. */
+ * 50 people online costs 50 lookups. Members only.
+ *
+ * In a cluster the loops of this gateway know only their own sessions:
+ * the members are read from the store and asked about in the presence
+ * backend (Redis, one pipelined round trip per page of 1,000) — O(members)
+ * there, so only up to CLUSTER_EXACT_MAX members; above it the answer is
+ * this gateway's online members (docs/PROTOCOL.md says so). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_rest.h"
+#include "presence_role.h"
+
+#define CLUSTER_EXACT_MAX 10000
+#define CLUSTER_PAGE 1000
 
 typedef struct gather {
     gw_loop *origin;
@@ -107,6 +117,70 @@ static void scatter(gw_conn *c, const pl_uuid *conv, int64_t members)
     }
 }
 
+/* --- a cluster: members from the store, presence from the backend ------- */
+
+static void cluster_add_page(pl_node *node, const pl_member *m, size_t n,
+                             json_t *ids, int64_t *online)
+{
+    pl_uuid *users = malloc(n * sizeof(*users));
+    bool *on = malloc(n * sizeof(*on));
+    int64_t *seen = malloc(n * sizeof(*seen));
+    char id[PL_UUID_STRLEN + 1];
+    if (users && on && seen) {
+        for (size_t i = 0; i < n; i++)
+            users[i] = m[i].user_id;
+        pl_presence_role_get_many(node, users, n, on, seen);
+        for (size_t i = 0; i < n; i++) {
+            if (!on[i])
+                continue;
+            (*online)++;
+            if (ids)
+                json_array_append_new(ids,
+                                      json_string(pl_uuid_fmt(&users[i], id)));
+        }
+    }
+    free(users);
+    free(on);
+    free(seen);
+}
+
+static void cluster_count(pl_worker *w, rest_job *j)
+{
+    bool list = j->count <= j->node->cfg.presence_list_max_members;
+    json_t *ids = list ? json_array() : NULL;
+    int64_t online = 0;
+    pl_uuid after;
+    bool first = true;
+    pl_status st = PL_OK;
+    for (;;) {
+        pl_member *m = NULL;
+        size_t n = 0;
+        st = pl_store_members_page(w->store, &j->conv, first ? NULL : &after,
+                                   CLUSTER_PAGE, &m, &n);
+        if (st == PL_OK && n > 0) {
+            cluster_add_page(j->node, m, n, ids, &online);
+            after = m[n - 1].user_id;
+        }
+        free(m);
+        first = false;
+        if (st != PL_OK || n < CLUSTER_PAGE)
+            break;
+    }
+    if (st != PL_OK) {
+        json_decref(ids);
+        rest_store_error(j, st);
+        return;
+    }
+    char id[PL_UUID_STRLEN + 1];
+    j->out = json_pack("{s:s,s:I,s:I}", "conversation_id",
+                       pl_uuid_fmt(&j->conv, id), "member_count",
+                       (json_int_t)j->count, "online_count",
+                       (json_int_t)online);
+    if (ids)
+        json_object_set_new(j->out, "online_user_ids", ids);
+    j->status = 200;
+}
+
 /* --- the membership check runs on the store pool first ------------------ */
 
 static void check_work(pl_worker *w, rest_job *j)
@@ -117,6 +191,10 @@ static void check_work(pl_worker *w, rest_job *j)
     pl_status st = pl_store_member_count(w->store, &j->conv, &j->count);
     if (st != PL_OK) {
         rest_store_error(j, st);
+        return;
+    }
+    if (pl_bus_is_remote(j->node->bus) && j->count <= CLUSTER_EXACT_MAX) {
+        cluster_count(w, j);
         return;
     }
     j->status = 0; /* go on: gather on the loops */

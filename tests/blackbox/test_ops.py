@@ -104,6 +104,8 @@ def _metric(values, name):
     return sum(hits)
 
 
+@pytest.mark.private_server("reads one process's counters (behind nginx "
+                            "each request may reach another instance)")
 def test_metrics_prometheus(parley):
     text, values = _metrics(parley.anon)
     for name in ("parley_connections", "parley_messages_stored_total", "parley_deliveries_total"):
