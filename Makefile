@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA ?= ./parley-data
 
 .PHONY: all deps build run test unit blackbox fuzz bench soak tsan lint clean format
-.PHONY: cluster cluster-down infra-test
+.PHONY: cluster cluster-down infra-test bench-cluster
 
 all: build
 
@@ -39,6 +39,10 @@ bench: build
 soak: build
 	@scripts/deps.sh bench
 	@bench/soak.sh
+
+bench-cluster: build
+	@scripts/deps.sh cluster
+	@bench/cluster.sh
 
 tsan: deps
 	@scripts/deps.sh test

@@ -344,7 +344,7 @@ static void *group_main(void *arg)
             pl_kafka_consumer_store(g->c, &batch[i]);
             pl_kafka_msg_release(&batch[i]);
         }
-        pl_kafka_consumer_commit(g->c);
+        pl_kafka_consumer_commit_async(g->c);
     }
     if (!batch)
         pl_log(PL_LOG_ERROR, "bus_consumer_nomem", "group", PL_LS, g->id,

@@ -127,6 +127,11 @@ pl_status pl_kafka_consumer_store(pl_kafka_consumer *c, const pl_kafka_msg *m);
  * (logged; the offsets stay marked, the next commit retries them). */
 pl_status pl_kafka_consumer_commit(pl_kafka_consumer *c);
 
+/* The same without waiting for the broker's answer: commits of one
+ * consumer are sent in order, and a lost one only means those records
+ * come again (at-least-once). Saves a broker round trip per batch. */
+pl_status pl_kafka_consumer_commit_async(pl_kafka_consumer *c);
+
 /* Bumped each time the consumer's partition assignment changes (a
  * rebalance gave or took partitions), inside poll. */
 uint64_t pl_kafka_consumer_epoch(const pl_kafka_consumer *c);

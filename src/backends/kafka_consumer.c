@@ -278,6 +278,16 @@ pl_status pl_kafka_consumer_commit(pl_kafka_consumer *c)
     return commit_stored(c->rk);
 }
 
+pl_status pl_kafka_consumer_commit_async(pl_kafka_consumer *c)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 1);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return PL_OK;
+    pl_log(PL_LOG_WARN, "kafka_commit_failed", "client", PL_LS,
+           rd_kafka_name(c->rk), "code", PL_LS, rd_kafka_err2name(e), NULL);
+    return PL_ERR_IO;
+}
+
 uint64_t pl_kafka_consumer_epoch(const pl_kafka_consumer *c)
 {
     return c->epoch;

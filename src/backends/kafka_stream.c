@@ -130,7 +130,7 @@ pl_status pl_kafka_stream_commit(pl_bus_stream *s_)
     kstream *s = (kstream *)s_;
     bool any = s->nheld > 0;
     release_held(s, true);
-    return any ? pl_kafka_consumer_commit(s->c) : PL_OK;
+    return any ? pl_kafka_consumer_commit_async(s->c) : PL_OK;
 }
 
 void pl_kafka_stream_close(pl_bus_stream *s_)
