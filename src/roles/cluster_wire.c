@@ -10,6 +10,8 @@
  * string (the fuzzer re-encodes every record it decodes and compares). */
 #include "cluster_wire.h"
 
+#include "../proto/utf8.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,6 +324,11 @@ pl_status pl_cw_decode_req(const void *p, size_t n, pl_msg_req *r,
     sent = rd_i64(&rd);
     if (!rd_done(&rd) || !req_shape_ok(t.kind, strlen(t.client_msg_id),
                                        t.content_len, t.seq))
+        return PL_ERR_INVALID;
+    /* what a gateway accepts from a client: a forged record must not make
+     * the store refuse (and so fail) a whole batch of good ones */
+    if (t.content_len > 0 && (memchr(content, 0, t.content_len) ||
+                              !pl_utf8_valid(content, t.content_len)))
         return PL_ERR_INVALID;
     if (t.content_len > 0 && !(t.content = dup_bytes(content, t.content_len)))
         return PL_ERR_NOMEM;

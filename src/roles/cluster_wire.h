@@ -42,7 +42,7 @@ enum pl_cw_kind {
  * Fields, in order: u8 req kind (PL_REQ_SEND | PL_REQ_READ), uuid conv,
  * uuid user, string client_msg_id (SEND: 1..PL_CLIENT_MSG_ID_MAX bytes of
  * visible ASCII 0x21..0x7e; READ: empty), string content (SEND: 1..
- * PL_CW_CONTENT_MAX bytes; READ: empty), i64 seq (READ: >= 0; SEND: 0),
+ * PL_CW_CONTENT_MAX bytes of valid UTF-8 without NUL; READ: empty), i64 seq (READ: >= 0; SEND: 0),
  * string reply_to (1..PL_CW_REPLY_TO_MAX bytes of visible ASCII), u32
  * ctx_loop, u64 ctx_id, u8 ctx_kind, i64 sent_ms.
  *

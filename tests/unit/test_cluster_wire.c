@@ -225,14 +225,18 @@ static void test_req_round_trips(void)
     pl_msg_req *r = pl_msg_req_new(PL_REQ_SEND);
     char rt[PL_CW_REPLY_TO_MAX + 1];
 
-    /* edge values: max lengths, nil uuids, every byte in content */
+    /* edge values: max lengths, nil uuids, content of every ASCII byte but
+     * NUL and of two-byte characters (valid UTF-8, as a gateway sends) */
     for (int i = 0; i < PL_CLIENT_MSG_ID_MAX; i++)
         r->client_msg_id[i] = (char)(0x21 + i % (0x7f - 0x21));
     r->client_msg_id[PL_CLIENT_MSG_ID_MAX] = '\0';
     r->content_len = PL_CW_CONTENT_MAX;
     r->content = malloc(r->content_len);
-    for (size_t i = 0; i < r->content_len; i++)
-        r->content[i] = (char)(i * 7);
+    for (size_t i = 0; i + 1 < r->content_len; i += 2) {
+        bool ascii = (i / 2) % 3 != 2; /* starts with ASCII: see below */
+        r->content[i] = ascii ? (char)(1 + (i / 2) % 127) : (char)0xc3;
+        r->content[i + 1] = ascii ? 'a' : (char)0xa9;
+    }
     r->ctx_loop = UINT32_MAX;
     r->ctx_id = UINT64_MAX;
     r->ctx_kind = 255;
@@ -333,6 +337,35 @@ static void test_req_rejects(void)
     expect_bad_req(req_send_fields, R_RT, (fld)STR("gw\n", 3));
     expect_bad_req(req_send_fields, R_RT, (fld)STR("g\xc3\xa9", 3));
     expect_bad_req(req_send_fields, R_RT, (fld){F_STR, 0, "gw-1", 4, 0xffffffffLL});
+}
+
+/* Content a gateway never sends (NUL, invalid UTF-8) encodes, but does
+ * not decode: a forged record must not reach the store. */
+static void test_req_rejects_bad_content(void)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+    } bad[] = {{"a\0b", 3}, {"\xff", 1}, {"ok\xc3", 3}, {"\xed\xa0\x80", 3}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pl_msg_req *r = pl_msg_req_new(PL_REQ_SEND);
+        pl_msg_req out;
+        char rt[PL_CW_REPLY_TO_MAX + 1] = "keep";
+        pl_dbuf d;
+        pl_dbuf_init(&d, 1 << 16);
+        memcpy(r->client_msg_id, "c1", 3);
+        r->content = malloc(bad[i].len + 1);
+        memcpy(r->content, bad[i].s, bad[i].len + 1);
+        r->content_len = bad[i].len;
+        CHECK_EQ_INT(pl_cw_encode_req(r, "gw", 0, &d), PL_OK);
+        memset(&out, 0x5a, sizeof(out));
+        CHECK_EQ_INT(pl_cw_decode_req(d.p, d.len, &out, rt, NULL),
+                     PL_ERR_INVALID);
+        CHECK(strcmp(rt, "keep") == 0);
+        CHECK_EQ_INT(out.kind, 0x5a5a5a5a);
+        pl_dbuf_free(&d);
+        pl_msg_req_free(r);
+    }
 }
 
 static void test_req_encode_rejects(void)
@@ -829,6 +862,7 @@ int main(void)
     test_req_golden();
     test_req_round_trips();
     test_req_rejects();
+    test_req_rejects_bad_content();
     test_req_encode_rejects();
     test_ack_golden();
     test_ack_round_trips();
