@@ -610,6 +610,8 @@ static void test_ack_rejects(void)
     expect_bad_ack(ack_send_fields, A_ST, (fld)U32((uint32_t)(PL_ERR_PROTO - 1)));
     expect_bad_ack(ack_send_fields, A_ST, (fld)U32(0x80000000u));
     expect_bad_ack(ack_send_fields, A_ST, (fld)U32(0x7fffffffu));
+    expect_bad_ack(ack_read_fields, A_ST, (fld)U32(PL_DONE));
+    expect_bad_ack(ack_read_fields, A_ST, (fld)U32((uint32_t)(PL_ERR_PROTO - 1)));
     expect_bad_ack(ack_send_fields, A_DUP, (fld)U8(2));
     expect_bad_ack(ack_send_fields, A_DUP, (fld)U8(255));
     expect_bad_ack(ack_send_fields, A_PRIV, (fld)U8(2));
