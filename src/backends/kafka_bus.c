@@ -353,16 +353,26 @@ static void *group_main(void *arg)
     return NULL;
 }
 
+void pl_kafka_session_prop(const pl_config *cfg, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "session.timeout.ms=%lld",
+             (long long)cfg->kafka_session_timeout_ms);
+}
+
 static pl_kafka_consumer *group_consumer(kafka_bus *b, kgroup *g)
 {
     char err[256];
     /* broadcast: from the partitions' ends as they are now (from_now);
      * latest only if those could not be read */
-    static const char *const latest[] = {"auto.offset.reset=latest", NULL};
+    char session[64];
+    pl_kafka_session_prop(b->cfg, session, sizeof(session));
+    const char *props[] = {session,
+                           g->broadcast ? "auto.offset.reset=latest" : NULL,
+                           NULL};
     pl_kafka_conf kc = {.brokers = b->cfg->kafka_brokers,
                         .client_id = g->id,
                         .group_id = g->id,
-                        .props = g->broadcast ? latest : NULL,
+                        .props = props,
                         .from_now = g->broadcast};
     pl_kafka_consumer *c =
         pl_kafka_consumer_new(&kc, g->topics, g->ntopics, err, sizeof(err));

@@ -56,6 +56,9 @@ typedef struct ktopic {
     const char *retention_ms;
 } ktopic;
 
+/* "session.timeout.ms=N" from the configuration, for every consumer. */
+void pl_kafka_session_prop(const pl_config *cfg, char *buf, size_t cap);
+
 const ktopic *pl_kafka_topic_by_name(const char *name);
 const ktopic *pl_kafka_topic_by_kafka(const char *kafka);
 

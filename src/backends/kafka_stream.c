@@ -46,8 +46,13 @@ pl_status pl_kafka_stream_open(pl_bus *b_, const char *topic, const char *group,
         return PL_ERR_NOMEM;
     s->base.ops = b->base.ops;
     snprintf(id, sizeof(id), "parley-%s", group);
-    pl_kafka_conf kc = {
-        .brokers = b->cfg->kafka_brokers, .client_id = id, .group_id = id};
+    char session[64];
+    pl_kafka_session_prop(b->cfg, session, sizeof(session));
+    const char *props[] = {session, NULL};
+    pl_kafka_conf kc = {.brokers = b->cfg->kafka_brokers,
+                        .client_id = id,
+                        .group_id = id,
+                        .props = props};
     const char *topics[1] = {t->kafka};
     s->c = pl_kafka_consumer_new(&kc, topics, 1, err, sizeof(err));
     if (!s->c) {

@@ -159,6 +159,10 @@ static const opt opts[] = {
     INT("kafka-queue", kafka_queue, 1000, 10000000, "100000",
         "bus=kafka: messages a producer holds before the broker acknowledged "
         "them; above it publishing answers busy"),
+    INT("kafka-session-timeout-ms", kafka_session_timeout_ms, 6000, 300000,
+        "10000",
+        "bus=kafka: a messaging or fan-out instance that stops heartbeating "
+        "this long loses its partitions to the others (the failover time)"),
     STR("jwt-keys-file", jwt_keys_file, NULL, "",
         "the JWT signing keys (created if missing; default DATA_DIR/jwt-keys)"
         "; every instance of a cluster names the same file (keep the name "

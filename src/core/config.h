@@ -77,6 +77,7 @@ typedef struct pl_config {
     int64_t kafka_partitions;       /* of the topics parleyd creates */
     int64_t kafka_replication;      /* their replication factor */
     int64_t kafka_queue;            /* producer: undelivered messages */
+    int64_t kafka_session_timeout_ms; /* a silent consumer leaves its group */
 } pl_config;
 
 void pl_config_defaults(pl_config *cfg);
