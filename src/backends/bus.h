@@ -102,7 +102,10 @@ pl_status pl_bus_stream_open(pl_bus *b, const char *topic, const char *group,
  * (sequencers) must then be dropped. Returns the count (0: none). */
 size_t pl_bus_stream_poll(pl_bus_stream *s, pl_bus_msg *out, size_t max,
                           int timeout_ms, uint64_t *epoch);
-/* Everything polled so far is processed: commits it. */
+/* The last poll's events are processed: commits them. Call it after every
+ * poll that returned events, before the next poll: a poll releases the
+ * previous batch unmarked, and since offsets are per partition a later
+ * commit would then cover it without its having been processed. */
 pl_status pl_bus_stream_commit(pl_bus_stream *s);
 void pl_bus_stream_close(pl_bus_stream *s);
 
