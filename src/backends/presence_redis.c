@@ -334,14 +334,8 @@ static void rp_flush(pl_presence *p_, int64_t timeout_ms)
 
 static pl_status open_clients(rpres *p, const pl_config *cfg)
 {
-    pl_redis_opts o = {
-        .addrs = cfg->redis_addrs,
-        .mode = strcmp(cfg->redis_mode, "cluster") == 0  ? PL_REDIS_CLUSTER
-                : strcmp(cfg->redis_mode, "single") == 0 ? PL_REDIS_SINGLE
-                                                         : PL_REDIS_AUTO,
-        .connect_timeout_ms = (int)cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = (int)cfg->redis_command_timeout_ms,
-    };
+    pl_redis_opts o;
+    pl_redis_opts_from_config(cfg, &o);
     pl_status st = pl_redis_open(&o, &p->rc);
     if (st == PL_OK)
         st = pl_redis_open(&o, &p->gc);

@@ -85,6 +85,11 @@ typedef struct pl_redis_cmd {
     pl_status st;
 } pl_redis_cmd;
 
+/* The options of parleyd's configuration (redis-addrs, redis-mode, the
+ * two timeouts); the defaults for the rest. o->addrs points into cfg. */
+struct pl_config;
+void pl_redis_opts_from_config(const struct pl_config *cfg, pl_redis_opts *o);
+
 /* Parses the seeds and sets up; connects lazily (the first command), so
  * this fails only on bad options: PL_ERR_INVALID, PL_ERR_NOMEM. */
 pl_status pl_redis_open(const pl_redis_opts *o, pl_redis **out);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/config.h"
 #include "../core/log.h"
 #include "../core/timeutil.h"
 #include "redis_int.h"
@@ -336,6 +337,18 @@ static pl_status add_seeds(pl_redis *r, const char *addrs)
     }
     r->nseeds = r->nnodes;
     return r->nseeds ? PL_OK : PL_ERR_INVALID;
+}
+
+void pl_redis_opts_from_config(const pl_config *cfg, pl_redis_opts *o)
+{
+    *o = (pl_redis_opts){
+        .addrs = cfg->redis_addrs,
+        .mode = strcmp(cfg->redis_mode, "cluster") == 0  ? PL_REDIS_CLUSTER
+                : strcmp(cfg->redis_mode, "single") == 0 ? PL_REDIS_SINGLE
+                                                         : PL_REDIS_AUTO,
+        .connect_timeout_ms = (int)cfg->redis_connect_timeout_ms,
+        .command_timeout_ms = (int)cfg->redis_command_timeout_ms,
+    };
 }
 
 pl_status pl_redis_open(const pl_redis_opts *o, pl_redis **out)

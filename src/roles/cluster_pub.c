@@ -30,14 +30,8 @@ pl_status pl_cpub_open(const pl_config *cfg, pl_cpub **out)
     pl_cpub *p = calloc(1, sizeof(*p));
     if (!p)
         return PL_ERR_NOMEM;
-    pl_redis_opts o = {
-        .addrs = cfg->redis_addrs,
-        .mode = strcmp(cfg->redis_mode, "single") == 0    ? PL_REDIS_SINGLE
-                : strcmp(cfg->redis_mode, "cluster") == 0 ? PL_REDIS_CLUSTER
-                                                          : PL_REDIS_AUTO,
-        .connect_timeout_ms = (int)cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = (int)cfg->redis_command_timeout_ms,
-    };
+    pl_redis_opts o;
+    pl_redis_opts_from_config(cfg, &o);
     pl_status st = pl_redis_open(&o, &p->r);
     if (st != PL_OK) {
         free(p);

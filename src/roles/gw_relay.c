@@ -621,14 +621,8 @@ static pl_status add_fixed(gw_relay *r)
 
 static pl_status open_sub(gw_relay *r, const pl_config *cfg)
 {
-    pl_redis_opts o = {
-        .addrs = cfg->redis_addrs,
-        .mode = strcmp(cfg->redis_mode, "cluster") == 0  ? PL_REDIS_CLUSTER
-                : strcmp(cfg->redis_mode, "single") == 0 ? PL_REDIS_SINGLE
-                                                         : PL_REDIS_AUTO,
-        .connect_timeout_ms = (int)cfg->redis_connect_timeout_ms,
-        .command_timeout_ms = (int)cfg->redis_command_timeout_ms,
-    };
+    pl_redis_opts o;
+    pl_redis_opts_from_config(cfg, &o);
     pl_status st = cfg->redis_addrs[0] ? pl_redis_sub_open(&o, &r->sub)
                                        : PL_ERR_INVALID;
     if (st != PL_OK)
