@@ -199,17 +199,9 @@ static pl_status kafka_publish(pl_bus *b_, const pl_bus_msg *m)
     const ktopic *t = pl_kafka_topic_by_name(m->topic);
     if (!t || !m->payload)
         return PL_ERR_INVALID;
-    pl_cw_event e = {.kind = (uint8_t)t->num,
-                     .key = m->key,
-                     .exclude_user = m->exclude_user,
-                     .only_user = m->only_user,
-                     .coalesce = m->coalesce,
-                     .seq = m->seq,
-                     .payload = m->payload->data,
-                     .payload_len = m->payload->len};
     pl_dbuf v;
     pl_dbuf_init(&v, (size_t)PL_CW_CONTENT_MAX + 8192);
-    pl_status st = pl_cw_encode_event(&e, &v);
+    pl_status st = pl_cw_encode_bus_msg(m, (uint8_t)t->num, &v);
     if (st == PL_OK)
         st = produce(b, t, m, &v);
     pl_dbuf_free(&v);

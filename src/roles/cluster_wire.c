@@ -10,6 +10,7 @@
  * string (the fuzzer re-encodes every record it decodes and compares). */
 #include "cluster_wire.h"
 
+#include "../backends/bus.h"
 #include "../proto/utf8.h"
 
 #include <stdbool.h>
@@ -456,6 +457,20 @@ pl_status pl_cw_encode_event(const pl_cw_event *e, pl_dbuf *out)
     wr_uint(&w, (uint64_t)e->seq, 8);
     wr_bytes(&w, e->payload, e->payload_len);
     return wr_done(&w);
+}
+
+pl_status pl_cw_encode_bus_msg(const pl_bus_msg *m, uint8_t kind,
+                               pl_dbuf *out)
+{
+    pl_cw_event e = {.kind = kind,
+                     .key = m->key,
+                     .exclude_user = m->exclude_user,
+                     .only_user = m->only_user,
+                     .coalesce = m->coalesce,
+                     .seq = m->seq,
+                     .payload = m->payload->data,
+                     .payload_len = m->payload->len};
+    return pl_cw_encode_event(&e, out);
 }
 
 pl_status pl_cw_decode_event(const void *p, size_t n, pl_cw_event *e)

@@ -98,6 +98,12 @@ typedef struct pl_cw_event {
     size_t payload_len;
 } pl_cw_event;
 pl_status pl_cw_encode_event(const pl_cw_event *e, pl_dbuf *out);
+/* Encodes a bus message as a PL_CW_EVENT of the given kind (a topic
+ * number on the bus, a pl_delivery towards gateways): its routing fields
+ * and payload. */
+struct pl_bus_msg;
+pl_status pl_cw_encode_bus_msg(const struct pl_bus_msg *m, uint8_t kind,
+                               pl_dbuf *out);
 pl_status pl_cw_decode_event(const void *p, size_t n, pl_cw_event *e);
 
 /* ---- Redis channel names (docs/ARCHITECTURE.md, cluster mode) ---------

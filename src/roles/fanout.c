@@ -39,17 +39,10 @@ static void relay(pl_fanout *f, const pl_bus_msg *m, int kind)
         chlen = (size_t)snprintf(chan, sizeof(chan), PL_CW_CHAN_MEMBERS);
     else
         chlen = pl_cw_channel_conv(&m->key, chan, sizeof(chan));
-    pl_cw_event e = {.kind = (uint8_t)kind,
-                     .key = m->key,
-                     .exclude_user = m->exclude_user,
-                     .only_user = m->only_user,
-                     .coalesce = m->coalesce,
-                     .seq = m->seq,
-                     .payload = m->payload->data,
-                     .payload_len = m->payload->len};
     pl_dbuf v;
     pl_dbuf_init(&v, (size_t)PL_CW_CONTENT_MAX + 8192);
-    pl_status st = chlen ? pl_cw_encode_event(&e, &v) : PL_ERR_TOOLARGE;
+    pl_status st =
+        chlen ? pl_cw_encode_bus_msg(m, (uint8_t)kind, &v) : PL_ERR_TOOLARGE;
     if (st == PL_OK) {
         st = pl_cpub_add(f->out, chan, chlen, v.p, v.len);
         if (st == PL_ERR_TOOLARGE) { /* the batch's queue is full */
