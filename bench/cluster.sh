@@ -6,7 +6,8 @@
 #
 #   bench/cluster.sh [RATE...]   # direct at each rate (default 1000 2000 4000)
 #
-# Then the highest direct rate with p99 < 50 ms (parley-bench max). The
+# First the latency of a nearly idle cluster (10 pairs, 20 msgs/s), last
+# the highest direct rate with p99 < 50 ms (parley-bench max). The
 # parleyd flags differ from the defaults only where an abuse guard would
 # measure itself instead of the system: per-connection send rate and
 # per-address connection limits (every bench connection comes from
@@ -75,7 +76,12 @@ echo "=== warm-up: direct 1000 msgs/s for 20 s (JIT, caches; not recorded)" >&2
     --pairs "$PAIRS" --rate 1000 --duration 20 --threads 2 \
     --out-dir "$dir" --quiet > /dev/null
 
-files=()
+echo "=== idle latency: direct 10 pairs at 20 msgs/s for 10 s" >&2
+"$BUILD/parley-bench" direct --url "$url" --users "$dir/users.txt" \
+    --pairs 10 --rate 20 --duration 10 --out-dir "$dir" \
+    --json "$dir/direct-idle.json" --quiet | grep -E "ack \(|send->receive  "
+
+files=("direct_idle=$dir/direct-idle.json")
 last=$((${#RATES[@]} - 1))
 for i in "${!RATES[@]}"; do
     r=${RATES[$i]}
